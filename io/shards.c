@@ -1,0 +1,284 @@
+#include "shards.h"
+
+#include "h5check.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void io_quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+void shard_path(char *buf, size_t size, const char *dir, const char *split, int index)
+{
+    snprintf(buf, size, "%s/%s-%03d.h5", dir, split, index);
+}
+
+int shard_count_files(const char *dir, const char *split)
+{
+    char path[4096];
+    int k = 0;
+    for (;; k++) {
+        shard_path(path, sizeof path, dir, split, k);
+        if (access(path, F_OK) != 0)
+            return k;
+    }
+}
+
+static int put_attr_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
+    int rc = -1;
+    if (t < 0 || sp < 0 || H5Tset_size(t, strlen(value) + 1) < 0)
+        goto out;
+    a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a < 0 || H5Awrite(a, t, value) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (a >= 0)
+        H5Aclose(a);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (t >= 0)
+        H5Tclose(t);
+    return rc;
+}
+
+static int put_attr_i64(hid_t obj, const char *name, long long value)
+{
+    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
+    int rc = -1;
+    if (sp < 0)
+        return -1;
+    a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    if (a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &value) >= 0)
+        rc = 0;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+static int get_attr_i64(hid_t obj, const char *name, long long *value)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0)
+        return -1;
+    int rc = H5Aread(a, H5T_NATIVE_LLONG, value) < 0 ? -1 : 0;
+    H5Aclose(a);
+    return rc;
+}
+
+/* Creates a chunked, deflated uint8 dataset and writes it. Modification times
+ * are not stored, so the same input gives byte-identical files. */
+static int write_u8(hid_t file, const char *name, int rank, const hsize_t *dims,
+                    const uint8_t *data)
+{
+    hsize_t chunk[3];
+    hsize_t rows_per_chunk = rank == 1 ? 65536 : 1024;
+    chunk[0] = dims[0] < rows_per_chunk ? dims[0] : rows_per_chunk;
+    for (int d = 1; d < rank; d++)
+        chunk[d] = dims[d];
+    hid_t sp = H5Screate_simple(rank, dims, NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t ds = -1;
+    int rc = -1;
+    if (sp < 0 || dcpl < 0)
+        goto out;
+    if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_deflate(dcpl, 4) < 0 ||
+        H5Pset_obj_track_times(dcpl, 0) < 0)
+        goto out;
+    ds = H5Dcreate2(file, name, H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+        goto out;
+    rc = 0;
+out:
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (dcpl >= 0)
+        H5Pclose(dcpl);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return rc;
+}
+
+int shard_write(const char *path, const shard *s, const char *source, const char *split)
+{
+    hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
+    hid_t file = -1;
+    H5TRY(fcpl, path, "cannot create file properties");
+    H5TRY(H5Pset_obj_track_times(fcpl, 0), path, "cannot switch off time tracking");
+    file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
+    H5TRY(file, path, "cannot create file");
+    const char *kind = s->kind == SHARD_IMAGES ? "images" : "tokens";
+    H5TRY(put_attr_str(file, "kind", kind), path, "cannot write attribute kind");
+    H5TRY(put_attr_str(file, "source", source), path, "cannot write attribute source");
+    H5TRY(put_attr_str(file, "split", split), path, "cannot write attribute split");
+    H5TRY(put_attr_i64(file, "shard_index", s->shard_index), path, "cannot write attribute");
+    H5TRY(put_attr_i64(file, "shard_count", s->shard_count), path, "cannot write attribute");
+    H5TRY(put_attr_i64(file, "sample_count", (long long)s->n), path, "cannot write attribute");
+    H5TRY(put_attr_i64(file, "first_sample", (long long)s->first_sample), path,
+            "cannot write attribute");
+    if (s->kind == SHARD_IMAGES) {
+        hsize_t dims[3] = {s->n, s->h, s->w};
+        H5TRY(write_u8(file, "images", 3, dims, s->data), path, "cannot write images");
+        H5TRY(write_u8(file, "labels", 1, dims, s->labels), path, "cannot write labels");
+    } else {
+        hsize_t dims[1] = {s->n};
+        H5TRY(write_u8(file, "tokens", 1, dims, s->data), path, "cannot write tokens");
+    }
+    H5TRY(H5Fclose(file), path, "cannot close file");
+    H5Pclose(fcpl);
+    return 0;
+fail:
+    if (file >= 0)
+        H5Fclose(file);
+    if (fcpl >= 0)
+        H5Pclose(fcpl);
+    return -1;
+}
+
+/* Opens dataset name, checks that it is uint8 of the given rank, and reads
+ * its shape into dims. */
+static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, hsize_t *dims)
+{
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
+        fprintf(stderr, "trainer: %s: no dataset \"%s\"\n", path, name);
+        return -1;
+    }
+    hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
+    if (ds < 0) {
+        fprintf(stderr, "trainer: %s: \"%s\" is not a readable dataset\n", path, name);
+        return -1;
+    }
+    hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
+    int ok = t >= 0 && sp >= 0;
+    if (ok && (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 ||
+               H5Tget_sign(t) != H5T_SGN_NONE)) {
+        fprintf(stderr, "trainer: %s: dataset \"%s\" is not uint8 (class %d, %zu bytes)\n", path,
+                name, (int)H5Tget_class(t), H5Tget_size(t));
+        ok = 0;
+    }
+    if (ok && H5Sget_simple_extent_ndims(sp) != rank) {
+        fprintf(stderr, "trainer: %s: dataset \"%s\" has %d dimensions, expected %d\n", path,
+                name, H5Sget_simple_extent_ndims(sp), rank);
+        ok = 0;
+    }
+    if (ok)
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+    if (t >= 0)
+        H5Tclose(t);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (!ok) {
+        H5Dclose(ds);
+        return -1;
+    }
+    return ds;
+}
+
+static int read_u8(hid_t ds, const char *path, const char *name, uint8_t *buf)
+{
+    if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+        fprintf(stderr, "trainer: %s: cannot read dataset \"%s\" (truncated or corrupt file?)\n",
+                path, name);
+        return -1;
+    }
+    return 0;
+}
+
+int shard_read(const char *path, enum shard_kind kind, int want_index, int want_count,
+               shard *out)
+{
+    memset(out, 0, sizeof *out);
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "trainer: %s: shard file missing or unreadable\n", path);
+        return -1;
+    }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t ds = -1, ls = -1;
+    if (file < 0) {
+        fprintf(stderr, "trainer: %s: not a readable HDF5 file (truncated or corrupt?)\n", path);
+        return -1;
+    }
+    long long index = -1, count = -1, first = 0;
+    if (get_attr_i64(file, "shard_index", &index) != 0 ||
+        get_attr_i64(file, "shard_count", &count) != 0) {
+        fprintf(stderr, "trainer: %s: no shard_index/shard_count attributes: not a shard file\n",
+                path);
+        goto fail;
+    }
+    get_attr_i64(file, "first_sample", &first);
+    if (index != want_index || count != want_count) {
+        fprintf(stderr, "trainer: %s: shard %lld of %lld, expected shard %d of %d\n", path, index,
+                count, want_index, want_count);
+        goto fail;
+    }
+    out->kind = kind;
+    out->shard_index = (int)index;
+    out->shard_count = (int)count;
+    out->first_sample = (size_t)first;
+    if (kind == SHARD_IMAGES) {
+        hsize_t d[3], dl[1];
+        if ((ds = open_u8(file, path, "images", 3, d)) < 0)
+            goto fail;
+        if ((ls = open_u8(file, path, "labels", 1, dl)) < 0)
+            goto fail;
+        if (dl[0] != d[0]) {
+            fprintf(stderr, "trainer: %s: %llu labels for %llu images\n", path,
+                    (unsigned long long)dl[0], (unsigned long long)d[0]);
+            goto fail;
+        }
+        out->n = d[0];
+        out->h = d[1];
+        out->w = d[2];
+        out->data = malloc(out->n * out->h * out->w + 1);
+        out->labels = malloc(out->n + 1);
+        if (!out->data || !out->labels) {
+            fprintf(stderr, "trainer: %s: out of memory\n", path);
+            goto fail;
+        }
+        if (read_u8(ds, path, "images", out->data) || read_u8(ls, path, "labels", out->labels))
+            goto fail;
+    } else {
+        hsize_t d[1];
+        if ((ds = open_u8(file, path, "tokens", 1, d)) < 0)
+            goto fail;
+        out->n = d[0];
+        out->h = out->w = 1;
+        out->data = malloc(out->n + 1);
+        if (!out->data) {
+            fprintf(stderr, "trainer: %s: out of memory\n", path);
+            goto fail;
+        }
+        if (read_u8(ds, path, "tokens", out->data))
+            goto fail;
+    }
+    if (out->n == 0) {
+        fprintf(stderr, "trainer: %s: shard holds no samples\n", path);
+        goto fail;
+    }
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (ls >= 0)
+        H5Dclose(ls);
+    H5Fclose(file);
+    return 0;
+fail:
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (ls >= 0)
+        H5Dclose(ls);
+    H5Fclose(file);
+    shard_free(out);
+    return -1;
+}
+
+void shard_free(shard *s)
+{
+    free(s->data);
+    free(s->labels);
+    memset(s, 0, sizeof *s);
+}

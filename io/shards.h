@@ -1,0 +1,44 @@
+/* HDF5 shard files: the training data, split into numbered files so that each
+ * lane (and so each rank) opens only its own.
+ *
+ * An image shard holds /images (uint8, [n, h, w]) and /labels (uint8, [n]);
+ * a token shard holds /tokens (uint8, [n]). Root attributes say what the file
+ * is: kind, source, split, shard_index, shard_count, sample_count,
+ * first_sample. Files are named SPLIT-NNN.h5 (train-000.h5, test-003.h5). */
+#ifndef TRAINER_SHARDS_H
+#define TRAINER_SHARDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum shard_kind { SHARD_IMAGES, SHARD_TOKENS };
+
+typedef struct {
+    enum shard_kind kind;
+    int shard_index, shard_count;
+    size_t n;    /* images, or tokens */
+    size_t h, w; /* image shape; 1 x 1 for tokens */
+    size_t first_sample;
+    uint8_t *data;   /* n * h * w */
+    uint8_t *labels; /* n, images only */
+} shard;
+
+/* Switches off HDF5's own error-stack printing: our lines say what failed. */
+void io_quiet_hdf5(void);
+
+/* SPLIT-NNN.h5 inside dir, into buf. */
+void shard_path(char *buf, size_t size, const char *dir, const char *split, int index);
+
+/* How many consecutive files SPLIT-000.h5, SPLIT-001.h5, ... exist in dir. */
+int shard_count_files(const char *dir, const char *split);
+
+int shard_write(const char *path, const shard *s, const char *source, const char *split);
+
+/* Reads and checks one shard: the kind, dataset names, types and shapes, and
+ * that its index and count are the expected ones. On failure prints one line
+ * naming the file and the problem, and returns -1. */
+int shard_read(const char *path, enum shard_kind kind, int want_index, int want_count,
+               shard *out);
+void shard_free(shard *s);
+
+#endif

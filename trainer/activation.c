@@ -1,0 +1,44 @@
+#include "activation.h"
+
+#include <math.h>
+
+void relu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+}
+
+void relu_backward(float *dinp, const float *out, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
+}
+
+void relu_mask(float *d, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        d[i] = out[i] > 0.0f ? d[i] : 0.0f;
+}
+
+#define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
+
+void gelu_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        out[i] = 0.5f * x * (1.0f + tanhf(u));
+    }
+}
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_SCALE * (x + 0.044715f * x * x * x);
+        float t = tanhf(u);
+        float sech2 = 1.0f - t * t;
+        float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
+        dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * sech2 * du);
+    }
+}

@@ -1,0 +1,18 @@
+/* Element-wise activations. Backward passes accumulate into dinp. */
+#ifndef TRAINER_ACTIVATION_H
+#define TRAINER_ACTIVATION_H
+
+#include <stddef.h>
+
+void relu_forward(float *out, const float *inp, size_t n);
+/* Uses the forward output: the gradient passes where out > 0. */
+void relu_backward(float *dinp, const float *out, const float *dout, size_t n);
+
+/* In place: d becomes the gradient before the ReLU, given its output. */
+void relu_mask(float *d, const float *out, size_t n);
+
+/* GELU, tanh approximation (GPT-2). */
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+#endif

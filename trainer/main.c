@@ -1,0 +1,53 @@
+/* trainer: one program, subcommands prepare, train, eval. */
+#include "comm/comm.h"
+#include "train.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: trainer COMMAND [--help] [options]\n"
+            "\n"
+            "commands:\n"
+            "  prepare   turn Fashion-MNIST IDX files or a text file into HDF5 shards\n"
+            "  train     train a model data-parallel (run under mpirun)\n"
+            "  eval      evaluate a checkpoint on the test split\n"
+            "\n"
+            "  trainer COMMAND --help   lists the command's options\n"
+            "  trainer --version        prints the version\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_BAD_INPUT;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return EXIT_DONE;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("trainer %s\n", PACKAGE_VERSION);
+        return EXIT_DONE;
+    }
+    if (!strcmp(cmd, "prepare"))
+        return cmd_prepare(argc - 1, argv + 1);
+    int (*run)(int, char **) = NULL;
+    if (!strcmp(cmd, "train"))
+        run = cmd_train;
+    else if (!strcmp(cmd, "eval"))
+        run = cmd_eval;
+    if (!run) {
+        fprintf(stderr, "trainer: unknown command \"%s\" (try trainer --help)\n", cmd);
+        return EXIT_BAD_INPUT;
+    }
+    comm_init(&argc, &argv);
+    int status = run(argc - 1, argv + 1);
+    comm_finalize();
+    return status;
+}

@@ -1,0 +1,163 @@
+/* The prepare command: turns a source data set into HDF5 shards.
+ *
+ * fashion-mnist: the four IDX files (gzip or plain) of a folder become
+ * train-NNN.h5 and test-NNN.h5, K of each, contiguous slices of the source.
+ * text: any file's bytes; the last 10% become val-NNN.h5, the rest train. */
+#include "config.h"
+#include "io/idx.h"
+#include "io/shards.h"
+#include "train.h"
+#include "util.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int find_idx(char *buf, size_t size, const char *dir, const char *stem)
+{
+    snprintf(buf, size, "%s/%s.gz", dir, stem);
+    if (access(buf, R_OK) == 0)
+        return 0;
+    snprintf(buf, size, "%s/%s", dir, stem);
+    if (access(buf, R_OK) == 0)
+        return 0;
+    fprintf(stderr, "trainer: %s: no %s or %s.gz\n", dir, stem, stem);
+    return -1;
+}
+
+static int write_image_split(const config *c, const char *split, const char *stem,
+                             const idx_array *images, const idx_array *labels)
+{
+    if (images->ndim != 3 || labels->ndim != 1 || labels->dims[0] != images->dims[0]) {
+        fprintf(stderr, "trainer: %s: %s images and labels do not match (%zu images, %zu labels)\n",
+                c->input, split, images->dims[0], labels->dims[0]);
+        return -1;
+    }
+    size_t n = images->dims[0], h = images->dims[1], w = images->dims[2];
+    if (n < (size_t)c->shards) {
+        fprintf(stderr, "trainer: %s: %zu %s images for %d shards\n", c->input, n, split, c->shards);
+        return -1;
+    }
+    char source[CFG_PATH + 64];
+    snprintf(source, sizeof source, "fashion-mnist %s (%s)", stem, c->input);
+    for (int k = 0; k < c->shards; k++) {
+        size_t lo = n * (size_t)k / (size_t)c->shards, hi = n * (size_t)(k + 1) / (size_t)c->shards;
+        shard s = {.kind = SHARD_IMAGES, .shard_index = k, .shard_count = c->shards,
+                   .n = hi - lo, .h = h, .w = w, .first_sample = lo,
+                   .data = images->data + lo * h * w, .labels = labels->data + lo};
+        char path[CFG_PATH + 32];
+        shard_path(path, sizeof path, c->out, split, k);
+        if (shard_write(path, &s, source, split) != 0)
+            return -1;
+    }
+    printf("prepare: %zu %s images of %zux%zu -> %s/%s-000.h5 .. %s-%03d.h5\n", n, split, h, w,
+           c->out, split, split, c->shards - 1);
+    return 0;
+}
+
+static int prepare_images(const config *c)
+{
+    static const char *stems[2][3] = {
+        {"train", "train-images-idx3-ubyte", "train-labels-idx1-ubyte"},
+        {"test", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"},
+    };
+    for (int s = 0; s < 2; s++) {
+        char ipath[CFG_PATH + 64], lpath[CFG_PATH + 64];
+        if (find_idx(ipath, sizeof ipath, c->input, stems[s][1]) ||
+            find_idx(lpath, sizeof lpath, c->input, stems[s][2]))
+            return -1;
+        idx_array images, labels;
+        if (idx_read(ipath, &images) != 0)
+            return -1;
+        if (idx_read(lpath, &labels) != 0) {
+            idx_free(&images);
+            return -1;
+        }
+        int rc = write_image_split(c, stems[s][0], stems[s][1], &images, &labels);
+        idx_free(&images);
+        idx_free(&labels);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
+static int prepare_text(const config *c)
+{
+    FILE *f = fopen(c->input, "rb");
+    if (!f) {
+        fprintf(stderr, "trainer: %s: cannot open: %s\n", c->input, strerror(errno));
+        return -1;
+    }
+    size_t cap = 1 << 20, n = 0;
+    uint8_t *buf = malloc(cap);
+    size_t got;
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            uint8_t *grown = realloc(buf, cap *= 2);
+            if (!grown) {
+                free(buf);
+                buf = NULL;
+            }
+            buf = grown;
+        }
+    }
+    fclose(f);
+    if (!buf) {
+        fprintf(stderr, "trainer: %s: out of memory\n", c->input);
+        return -1;
+    }
+    size_t nval = n / 10, ntrain = n - nval;
+    if (ntrain < (size_t)c->shards * 2 || nval < (size_t)c->shards * 2) {
+        fprintf(stderr, "trainer: %s: %zu bytes is too little text for %d shards\n", c->input, n,
+                c->shards);
+        free(buf);
+        return -1;
+    }
+    char source[CFG_PATH + 16];
+    snprintf(source, sizeof source, "text %s", c->input);
+    const char *splits[2] = {"train", "val"};
+    size_t base[2] = {0, ntrain}, len[2] = {ntrain, nval};
+    for (int s = 0; s < 2; s++) {
+        for (int k = 0; k < c->shards; k++) {
+            size_t lo = len[s] * (size_t)k / (size_t)c->shards;
+            size_t hi = len[s] * (size_t)(k + 1) / (size_t)c->shards;
+            shard sh = {.kind = SHARD_TOKENS, .shard_index = k, .shard_count = c->shards,
+                        .n = hi - lo, .h = 1, .w = 1, .first_sample = base[s] + lo,
+                        .data = buf + base[s] + lo};
+            char path[CFG_PATH + 32];
+            shard_path(path, sizeof path, c->out, splits[s], k);
+            if (shard_write(path, &sh, source, splits[s]) != 0) {
+                free(buf);
+                return -1;
+            }
+        }
+        printf("prepare: %zu %s bytes -> %s/%s-000.h5 .. %s-%03d.h5\n", len[s], splits[s], c->out,
+               splits[s], splits[s], c->shards - 1);
+    }
+    free(buf);
+    return 0;
+}
+
+int cmd_prepare(int argc, char **argv)
+{
+    io_quiet_hdf5();
+    cfg_list given = {0};
+    int rc = config_parse_args(CMD_PREPARE, argc, argv, &given, 1);
+    if (rc != 0) {
+        cfg_list_free(&given);
+        return rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+    }
+    const cfg_list *layers[1] = {&given};
+    config c;
+    int status = EXIT_BAD_INPUT;
+    if (config_build(&c, CMD_PREPARE, layers, 1, 1) == 0 && make_dirs(c.out) == 0) {
+        int failed = !strcmp(c.source, "text") ? prepare_text(&c) : prepare_images(&c);
+        status = failed ? EXIT_BAD_INPUT : EXIT_DONE;
+    }
+    cfg_list_free(&given);
+    return status;
+}

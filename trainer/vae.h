@@ -1,0 +1,55 @@
+/* Variational autoencoder with MLP encoder and decoder.
+ *
+ * Encoder: in -> hidden[0] -> ... -> hidden[n-1] (ReLU), then two heads
+ * mu and logvar of size latent. z = mu + exp(logvar / 2) * eps.
+ * Decoder mirrors the encoder: latent -> hidden[n-1] -> ... -> hidden[0]
+ * (ReLU) -> in outputs (Bernoulli logits, or Gaussian means).
+ * Loss per sample, in nats: recon + kl_weight * KL(q(z|x) || N(0, I)).
+ *
+ * Shapes: R rows (samples) per call; x is [R, in] with values in [0, 1]. */
+#ifndef TRAINER_VAE_H
+#define TRAINER_VAE_H
+
+#include "params.h"
+
+#include <stdint.h>
+
+enum likelihood { LIK_BERNOULLI, LIK_GAUSSIAN };
+
+typedef struct {
+    int in, latent, nhidden;
+    int hidden[8];
+    enum likelihood lik;
+    float kl_weight;
+    int autoencoder; /* eps = 0, no KL */
+    int max_rows;
+    param_table params;
+    /* per-layer views: enc[i], mu, logvar, dec[i], out */
+    int enc_w[8], enc_b[8], dec_w[8], dec_b[8];
+    int mu_w, mu_b, lv_w, lv_b, out_w, out_b;
+    /* activations [max_rows, width], allocated once */
+    float *acts, *dacts;
+    size_t acts_size;
+    float *enc_h[8], *mu, *logvar, *z, *dec_h[8], *logits;
+    float *denc_h[8], *dmu, *dlogvar, *dz, *ddec_h[8], *dlogits;
+} vae;
+
+int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum likelihood lik,
+              float kl_weight, int autoencoder, int max_rows);
+void vae_free(vae *m);
+
+/* Weight init: PyTorch's nn.Linear default, U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+ * for weights and biases, drawn from the (seed, RNG_INIT) stream. */
+void vae_init(const vae *m, float *params, uint32_t seed);
+
+/* Forward pass over R rows; eps is [R, latent] (ignored for autoencoders).
+ * row_loss[r] receives the loss of each row in nats. */
+void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
+                 double *row_loss);
+
+/* Backward pass right after vae_forward over the same rows, for the loss
+ * scale * (sum of row losses); accumulates into grads. */
+void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
+                  int R, float scale);
+
+#endif
