@@ -13,15 +13,26 @@ void shard_path(char *buf, size_t size, const char *dir, const char *split, int 
     snprintf(buf, size, "%s/%s-%03d.h5", dir, split, index);
 }
 
-int shard_count_files(const char *dir, const char *split)
+static int get_attr_i64(hid_t obj, const char *name, long long *value);
+
+int shard_read_count(const char *path)
 {
-    char path[4096];
-    int k = 0;
-    for (;; k++) {
-        shard_path(path, sizeof path, dir, split, k);
-        if (access(path, F_OK) != 0)
-            return k;
+    if (access(path, R_OK) != 0) {
+        fprintf(stderr, "trainer: %s: shard file missing or unreadable\n", path);
+        return -1;
     }
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        fprintf(stderr, "trainer: %s: not a readable HDF5 file (truncated or corrupt?)\n", path);
+        return -1;
+    }
+    long long count = -1;
+    if (get_attr_i64(file, "shard_count", &count) != 0 || count < 1 || count > 1000000) {
+        fprintf(stderr, "trainer: %s: no valid shard_count attribute: not a shard file\n", path);
+        count = -1;
+    }
+    H5Fclose(file);
+    return (int)count;
 }
 
 static int put_attr_str(hid_t obj, const char *name, const char *value)
@@ -140,6 +151,19 @@ fail:
     return -1;
 }
 
+static void type_name(hid_t t, char *buf, size_t size)
+{
+    size_t bits = H5Tget_size(t) * 8;
+    switch (H5Tget_class(t)) {
+    case H5T_INTEGER:
+        snprintf(buf, size, "%sint%zu", H5Tget_sign(t) == H5T_SGN_NONE ? "u" : "", bits);
+        break;
+    case H5T_FLOAT: snprintf(buf, size, "float%zu", bits); break;
+    case H5T_STRING: snprintf(buf, size, "a string"); break;
+    default: snprintf(buf, size, "of a non-numeric type"); break;
+    }
+}
+
 /* Opens dataset name, checks that it is uint8 of the given rank, and reads
  * its shape into dims. */
 static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, hsize_t *dims)
@@ -157,8 +181,9 @@ static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, h
     int ok = t >= 0 && sp >= 0;
     if (ok && (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 ||
                H5Tget_sign(t) != H5T_SGN_NONE)) {
-        fprintf(stderr, "trainer: %s: dataset \"%s\" is not uint8 (class %d, %zu bytes)\n", path,
-                name, (int)H5Tget_class(t), H5Tget_size(t));
+        char tn[32];
+        type_name(t, tn, sizeof tn);
+        fprintf(stderr, "trainer: %s: dataset \"%s\" is %s, expected uint8\n", path, name, tn);
         ok = 0;
     }
     if (ok && H5Sget_simple_extent_ndims(sp) != rank) {

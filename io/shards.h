@@ -29,8 +29,9 @@ void io_quiet_hdf5(void);
 /* SPLIT-NNN.h5 inside dir, into buf. */
 void shard_path(char *buf, size_t size, const char *dir, const char *split, int index);
 
-/* How many consecutive files SPLIT-000.h5, SPLIT-001.h5, ... exist in dir. */
-int shard_count_files(const char *dir, const char *split);
+/* The shard_count attribute of one shard file, or -1 (with a line) when the
+ * file is missing or is not a shard. */
+int shard_read_count(const char *path);
 
 int shard_write(const char *path, const shard *s, const char *source, const char *split);
 

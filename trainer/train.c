@@ -216,19 +216,32 @@ static void free_run(run *r)
     free(r->lane_ids);
 }
 
+/* The shard count of a split, from the first file's attributes: rank 0
+ * reads it and shares it. Returns -1 (everywhere) when that file is bad. */
+static int split_shard_count(const run *r, const char *split)
+{
+    int k = 0;
+    if (r->rank == 0) {
+        char path[CFG_PATH + 32];
+        shard_path(path, sizeof path, r->cfg.data, split, 0);
+        k = shard_read_count(path);
+    }
+    comm_bcast_bytes(&k, sizeof k, 0);
+    return k;
+}
+
 /* Shard checks every rank makes alike, then each rank loads its own files. */
 static int load_data(run *r, int need_train)
 {
     const config *c = &r->cfg;
-    int ktrain = shard_count_files(c->data, "train");
-    int ktest = shard_count_files(c->data, "test");
+    int ktrain = need_train ? split_shard_count(r, "train") : 0;
+    if (ktrain < 0)
+        return -1;
+    int ktest = split_shard_count(r, "test");
+    if (ktest < 0)
+        return -1;
     int bad = 0;
-    if (need_train && ktrain == 0) {
-        if (r->loud)
-            fprintf(stderr, "trainer: %s: no train-000.h5 (run `trainer prepare --out %s` first)\n",
-                    c->data, c->data);
-        bad = 1;
-    } else if (need_train && ktrain < r->np) {
+    if (need_train && ktrain < r->np) {
         if (r->loud)
             fprintf(stderr, "trainer: %s: %d train shards for %d ranks: need at least one per rank\n",
                     c->data, ktrain, r->np);
@@ -238,10 +251,6 @@ static int load_data(run *r, int need_train)
             fprintf(stderr,
                     "trainer: %s: %d train shards for %d lanes: need at least one per lane (--lanes)\n",
                     c->data, ktrain, r->nlanes);
-        bad = 1;
-    } else if (ktest == 0) {
-        if (r->loud)
-            fprintf(stderr, "trainer: %s: no test-000.h5 shard\n", c->data);
         bad = 1;
     }
     if (bad)
@@ -457,8 +466,12 @@ static void print_progress(const run *r, double loss, double samples_per_s, doub
     fflush(stdout);
 }
 
-int cmd_train(int argc, char **argv)
+int cmd_train(int argc, char **argv) { return train_run(argc, argv, NULL); }
+
+int train_run(int argc, char **argv, train_stats *stats)
 {
+    train_stats st = {0};
+    st.first_loss = NAN;
     run r = {0};
     r.rank = comm_rank();
     r.np = comm_size();
@@ -523,10 +536,14 @@ int cmd_train(int argc, char **argv)
             status = EXIT_INTERNAL;
             break;
         }
-        if (r.loud && (r.step % c->log_every == 0 || r.step == r.total_steps || stop)) {
-            print_progress(&r, window_loss / window_steps,
-                           (double)window_steps * c->batch / window_time, now_seconds() - t0,
-                           train_time, steps_this_run);
+        if (r.step % c->log_every == 0 || r.step == r.total_steps || stop) {
+            st.last_loss = window_loss / window_steps;
+            if (isnan(st.first_loss))
+                st.first_loss = st.last_loss;
+            if (r.loud)
+                print_progress(&r, window_loss / window_steps,
+                               (double)window_steps * c->batch / window_time, now_seconds() - t0,
+                               train_time, steps_this_run);
             window_time = window_loss = 0.0;
             window_steps = 0;
         }
@@ -557,6 +574,8 @@ int cmd_train(int argc, char **argv)
             status = EXIT_INTERNAL;
         } else {
             double nelbo = evaluate(&r);
+            st.test_loss = nelbo;
+            st.samples_per_s = train_time > 0 ? (double)steps_this_run * c->batch / train_time : 0;
             if (r.loud) {
                 printf("checkpoint: %s/checkpoint.h5 at step %ld\n", c->run_dir, r.step);
                 printf("final: step %ld, test negative ELBO %.3f nats/image over %zu images, "
@@ -568,6 +587,10 @@ int cmd_train(int argc, char **argv)
         }
     }
     fflush(stdout);
+    st.step = r.step;
+    st.params_fnv1a64 = fnv1a64(r.params, r.model.params.total * sizeof(float));
+    if (stats)
+        *stats = st;
     free_run(&r);
     return status;
 bad:

@@ -2,7 +2,19 @@
 #ifndef TRAINER_TRAIN_H
 #define TRAINER_TRAIN_H
 
+/* What a training run saw, for tests and benchmarks. */
+typedef struct {
+    double first_loss; /* mean loss of the first logged window */
+    double last_loss;  /* mean loss of the last logged window */
+    double test_loss;  /* final evaluation */
+    double samples_per_s;
+    long step;
+    unsigned long long params_fnv1a64;
+} train_stats;
+
 int cmd_train(int argc, char **argv);
+/* cmd_train that also fills *stats (may be NULL). */
+int train_run(int argc, char **argv, train_stats *stats);
 int cmd_eval(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 

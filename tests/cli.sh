@@ -1,0 +1,95 @@
+#!/bin/bash
+# Bad input: each case must end every rank with a non-zero status within the
+# time limit, print exactly one "trainer: ..." line naming the problem, and
+# never dump core or hang. Run under mpirun -np 2 unless a case says so.
+. "$(dirname "$0")/lib.sh"
+make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
+D="$TESTTMP/data"
+TRAIN="train --steps 2 --batch 32 --hidden 64,32 --log-every 1"
+
+# expect_fail NAME PATTERN NP ARGS...
+expect_fail() {
+    local name=$1 pattern=$2 np=$3
+    shift 3
+    local start=$SECONDS status
+    timeout 60 $MPI -np "$np" "$TRAINER" "$@" >"$TESTTMP/out" 2>"$TESTTMP/err"
+    status=$?
+    local took=$((SECONDS - start))
+    local lines
+    lines=$(grep -c '^trainer: ' "$TESTTMP/err")
+    if [ "$status" = 124 ]; then
+        bad "$name: hung (killed after 60 s)"
+    elif [ "$status" = 0 ] || [ "$status" -ge 128 ]; then
+        bad "$name: exit status $status"
+    elif [ "$lines" != 1 ]; then
+        bad "$name: $lines 'trainer:' lines, expected 1"
+        cat "$TESTTMP/err"
+    elif ! grep -q -- "$pattern" "$TESTTMP/err"; then
+        bad "$name: message does not say \"$pattern\": $(grep '^trainer: ' "$TESTTMP/err")"
+    else
+        ok "$name (status $status, ${took}s): $(grep '^trainer: ' "$TESTTMP/err")"
+    fi
+}
+
+# A copy of the good data with one thing broken.
+broken() {
+    rm -rf "$TESTTMP/bad" && cp -r "$D" "$TESTTMP/bad"
+}
+
+broken && rm "$TESTTMP/bad/train-003.h5"
+expect_fail "missing shard" "train-003.h5: shard file missing" 2 $TRAIN --data "$TESTTMP/bad" --run-dir "$TESTTMP/r"
+
+broken && truncate -s 3000 "$TESTTMP/bad/train-001.h5"
+expect_fail "truncated shard" "train-001.h5: .*truncated or corrupt" 2 $TRAIN --data "$TESTTMP/bad" --run-dir "$TESTTMP/r"
+
+for kind in name type shape; do
+    broken && "$TOP_BUILDDIR/tests/make_data" bad $kind "$TESTTMP/bad/train-002.h5" 2 8
+    case $kind in
+    name) want='no dataset "images"' ;;
+    type) want='dataset "images" is uint16, expected uint8' ;;
+    shape) want='dataset "images" has 2 dimensions, expected 3' ;;
+    esac
+    expect_fail "dataset with wrong $kind" "train-002.h5: $want" 2 $TRAIN --data "$TESTTMP/bad" --run-dir "$TESTTMP/r"
+done
+
+"$TRAINER" prepare --input "$TESTTMP/idx" --out "$TESTTMP/one" --shards 1 >/dev/null
+expect_fail "fewer shards than ranks" "1 train shards for 2 ranks" 2 $TRAIN --data "$TESTTMP/one" --run-dir "$TESTTMP/r"
+expect_fail "no data folder" "shard file missing" 2 $TRAIN --data "$TESTTMP/nowhere" --run-dir "$TESTTMP/r"
+expect_fail "batch not divisible" "batch 100 is not divisible by --lanes 8" 2 $TRAIN --batch 100 --data "$D"
+expect_fail "ranks do not divide lanes" "np 3 does not divide --lanes 8" 3 $TRAIN --data "$D" --run-dir "$TESTTMP/r"
+expect_fail "unknown flag" "unknown option --bogus" 2 $TRAIN --bogus 1 --data "$D"
+expect_fail "negative learning rate" "lr: -0.001 is out of range" 2 $TRAIN --lr -0.001 --data "$D"
+expect_fail "learning rate not a number" 'lr: "fast" is not a number' 2 $TRAIN --lr fast --data "$D"
+printf 'lr = 1e-3\nbogus_key = 4\n' >"$TESTTMP/bad.conf"
+expect_fail "unknown config key" 'bad.conf:2: unknown key "bogus_key"' 2 $TRAIN --config "$TESTTMP/bad.conf" --data "$D"
+expect_fail "missing config file" "cannot open config file" 2 $TRAIN --config "$TESTTMP/none.conf" --data "$D"
+expect_fail "unknown command" 'unknown command "trian"' 1 trian
+
+# Checkpoints: a good one must survive every refused resume untouched.
+R="$TESTTMP/good"
+if timeout 60 $MPI -np 2 "$TRAINER" $TRAIN --data "$D" --run-dir "$R" >/dev/null 2>&1; then
+    ok "2-step run for the checkpoint cases"
+else
+    bad "2-step run for the checkpoint cases"
+fi
+before=$(params_checksum "$R/checkpoint.h5")
+expect_fail "resume with another shape" "enc.fc1.weight is 64x784, this model's is 128x784" 2 \
+    $TRAIN --data "$D" --run-dir "$R" --resume auto --hidden 128,32
+expect_fail "resume a non-checkpoint" "not a trainer checkpoint" 2 \
+    $TRAIN --data "$D" --run-dir "$TESTTMP/r2" --resume "$D/train-000.h5"
+expect_fail "resume a missing file" "checkpoint missing" 2 \
+    $TRAIN --data "$D" --run-dir "$TESTTMP/r2" --resume "$TESTTMP/none.h5"
+expect_fail "resume a gpt run from a vae checkpoint" "holds a vae model" 2 \
+    $TRAIN --data "$D" --run-dir "$R" --resume auto --model gpt
+after=$(params_checksum "$R/checkpoint.h5")
+if [ -n "$before" ] && [ "$before" = "$after" ]; then
+    ok "checkpoint unchanged by refused resumes ($before)"
+else
+    bad "checkpoint changed: $before -> $after"
+fi
+
+# Help and version answer and exit 0.
+for args in "--help" "--version" "train --help" "prepare --help" "eval --help"; do
+    if "$TRAINER" $args >/dev/null 2>&1; then ok "trainer $args"; else bad "trainer $args"; fi
+done
+finish

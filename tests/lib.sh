@@ -1,0 +1,35 @@
+# Shared by the shell tests: where things are, how to start MPI jobs, and a
+# small synthetic data set made once per test run.
+set -u
+TOP_BUILDDIR=${TOP_BUILDDIR:-$(pwd)}
+TRAINER="$TOP_BUILDDIR/bin/trainer"
+MPIRUN=${MPIRUN:-mpirun}
+if [ "$(id -u)" = 0 ]; then
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+fi
+# More ranks than cores must not spin each other to a halt.
+MPI="$MPIRUN --oversubscribe --bind-to none --mca mpi_yield_when_idle 1"
+TESTTMP=$(mktemp -d /tmp/trainer-test-XXXXXX)
+trap 'rm -rf "$TESTTMP"' EXIT
+pass=0
+fail=0
+
+ok() { pass=$((pass + 1)); echo "PASS: $*"; }
+bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
+
+# Synthetic Fashion-MNIST-like IDX files, prepared into 8 shards.
+make_synthetic_data() {
+    mkdir -p "$TESTTMP/idx" &&
+        "$TOP_BUILDDIR/tests/make_data" idx "$TESTTMP/idx" &&
+        "$TRAINER" prepare --input "$TESTTMP/idx" --out "$TESTTMP/data" --shards 8 >/dev/null
+}
+
+# The parameter checksum a checkpoint stores.
+params_checksum() {
+    h5dump -a /params_fnv1a64 "$1" 2>/dev/null | sed -n 's/^ *(0): *//p'
+}
+
+finish() {
+    echo "$pass passed, $fail failed"
+    [ "$fail" = 0 ]
+}

@@ -1,0 +1,142 @@
+/* MPI pieces, run by tests/mpi.sh under mpirun -np 1, 2 and 4. Every rank
+ * runs the same tests in the same order (Check without fork), and rank 0
+ * prints the summary. */
+#include "comm/comm.h"
+#include "trainer/philox.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { NLANES = 8, N = 1000 };
+static const size_t off[3] = {0, 600, N};
+
+/* Lane l's gradient; every rank can compute every lane's. */
+static void lane_values(int l, float *g, int dyadic)
+{
+    float u[N];
+    rng_uniforms(17, (uint32_t)l, RNG_INIT, 0, 0, u, N);
+    for (int i = 0; i < N; i++) {
+        if (dyadic) /* multiples of 2^-10 below 2^10: the quanta hold them */
+            g[i] = (float)((int)(u[i] * 2097152.0f) - 1048576) / 1024.0f;
+        else /* 20 binades of range, both signs */
+            g[i] = (u[i] - 0.5f) * ldexpf(1.0f, (int)(i % 21) - 10);
+    }
+}
+
+static void run_exact(float *out, int dyadic)
+{
+    int np = comm_size(), rank = comm_rank(), nlocal = NLANES / np;
+    float *lanes[NLANES];
+    for (int j = 0; j < nlocal; j++) {
+        lanes[j] = malloc(sizeof(float) * N);
+        lane_values(rank + j * np, lanes[j], dyadic);
+    }
+    double *acc = malloc(sizeof(double) * N);
+    float bmax[2];
+    allreduce_lanes_exact(out, lanes, nlocal, NLANES, off, 2, acc, bmax);
+    for (int j = 0; j < nlocal; j++)
+        free(lanes[j]);
+    free(acc);
+}
+
+static void exact_reference(double *ref, int dyadic)
+{
+    float g[N];
+    memset(ref, 0, sizeof(double) * N);
+    for (int l = 0; l < NLANES; l++) {
+        lane_values(l, g, dyadic);
+        for (int i = 0; i < N; i++)
+            ref[i] += g[i]; /* exact in double: 8 floats within 20 binades */
+    }
+}
+
+START_TEST(lane_sum_is_exact_for_representable_values)
+{
+    float out[N];
+    double ref[N];
+    run_exact(out, 1);
+    exact_reference(ref, 1);
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(out[i] == (float)ref[i], "element %d: %.9g, exact %.9g", i, out[i], ref[i]);
+}
+END_TEST
+
+START_TEST(lane_sum_is_within_its_quantum)
+{
+    float out[N];
+    double ref[N];
+    run_exact(out, 0);
+    exact_reference(ref, 0);
+    for (int b = 0; b < 2; b++) {
+        double m = 0;
+        for (int l = 0; l < NLANES; l++) {
+            float g[N];
+            lane_values(l, g, 0);
+            for (size_t i = off[b]; i < off[b + 1]; i++)
+                m = fmax(m, fabs(g[i]));
+        }
+        int e;
+        frexp(m, &e);
+        double quantum = ldexp(1.0, e - (51 - 3)); /* 8 lanes: 3 bits of headroom */
+        for (size_t i = off[b]; i < off[b + 1]; i++) {
+            double err = fabs(out[i] - ref[i]);
+            double bound = NLANES * quantum / 2 + fabs(ref[i]) * ldexp(1.0, -24);
+            ck_assert_msg(err <= bound, "element %zu: error %g > %g", i, err, bound);
+        }
+    }
+    /* the bits, for tests/mpi.sh to compare across -np */
+    unsigned long long h = 1469598103934665603ull;
+    const unsigned char *p = (const unsigned char *)out;
+    for (size_t i = 0; i < sizeof out; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    if (comm_rank() == 0)
+        printf("lane-sum fnv1a64: %016llx\n", h);
+}
+END_TEST
+
+START_TEST(plain_sums_and_max)
+{
+    int np = comm_size(), rank = comm_rank();
+    double d[2] = {rank + 1.0, 0.5};
+    comm_sum_double(d, 2);
+    ck_assert_double_eq(d[0], np * (np + 1) / 2.0);
+    ck_assert_double_eq(d[1], 0.5 * np);
+    float f[1] = {(float)rank};
+    comm_sum_float(f, 1);
+    ck_assert_float_eq(f[0], (float)(np * (np - 1) / 2));
+    float mx[1] = {(float)(rank * 3)};
+    comm_max_float(mx, 1);
+    ck_assert_float_eq(mx[0], (float)(3 * (np - 1)));
+    ck_assert_int_eq(comm_max_int(rank == np - 1 ? 7 : 0), 7);
+    ck_assert_int_eq(comm_max_int(0), 0);
+    int64_t big[1] = {(int64_t)1 << 40};
+    comm_sum_int64(big, 1);
+    ck_assert(big[0] == ((int64_t)1 << 40) * np);
+    char word[8] = "";
+    if (rank == 0)
+        strcpy(word, "philox");
+    comm_bcast_bytes(word, sizeof word, 0);
+    ck_assert_str_eq(word, "philox");
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    comm_init(&argc, &argv);
+    Suite *s = suite_create(comm_size() == 1 ? "comm -np 1" : comm_size() == 2 ? "comm -np 2" : "comm -np 4+");
+    TCase *tc = tcase_create("allreduce");
+    tcase_add_test(tc, lane_sum_is_exact_for_representable_values);
+    tcase_add_test(tc, lane_sum_is_within_its_quantum);
+    tcase_add_test(tc, plain_sums_and_max);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, comm_rank() == 0 ? CK_NORMAL : CK_SILENT);
+    int failed = comm_max_int(srunner_ntests_failed(sr));
+    srunner_free(sr);
+    comm_finalize();
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,302 @@
+/* Shard files, IDX files and checkpoints: round trips, and the refusals. */
+#include "io/checkpoint.h"
+#include "io/idx.h"
+#include "io/shards.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[256];
+
+static void make_tmpdir(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/trainer-test-io-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    io_quiet_hdf5();
+}
+
+static void remove_tmpdir(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static shard sample_shard(uint8_t *px, uint8_t *lab, int n)
+{
+    for (int i = 0; i < n * 6; i++)
+        px[i] = (uint8_t)(i * 37 + 11);
+    for (int i = 0; i < n; i++)
+        lab[i] = (uint8_t)(i % 10);
+    shard s = {.kind = SHARD_IMAGES, .shard_index = 1, .shard_count = 3, .n = (size_t)n,
+               .h = 2, .w = 3, .first_sample = 100, .data = px, .labels = lab};
+    return s;
+}
+
+static int files_equal(const char *a, const char *b)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
+START_TEST(shard_round_trip_and_identical_bytes)
+{
+    make_tmpdir();
+    uint8_t px[50 * 6], lab[50];
+    shard s = sample_shard(px, lab, 50);
+    char a[300], b[300];
+    snprintf(a, sizeof a, "%s/a.h5", dir);
+    snprintf(b, sizeof b, "%s/b.h5", dir);
+    ck_assert_int_eq(shard_write(a, &s, "unit test", "train"), 0);
+    sleep(1); /* a stored time stamp would now differ */
+    ck_assert_int_eq(shard_write(b, &s, "unit test", "train"), 0);
+    ck_assert_msg(files_equal(a, b), "same input gave different shard bytes");
+    shard r;
+    ck_assert_int_eq(shard_read(a, SHARD_IMAGES, 1, 3, &r), 0);
+    ck_assert_uint_eq(r.n, 50);
+    ck_assert_uint_eq(r.h, 2);
+    ck_assert_uint_eq(r.w, 3);
+    ck_assert_uint_eq(r.first_sample, 100);
+    ck_assert_int_eq(memcmp(r.data, px, sizeof px), 0);
+    ck_assert_int_eq(memcmp(r.labels, lab, sizeof lab), 0);
+    shard_free(&r);
+    ck_assert_int_eq(shard_read_count(a), 3);
+    /* the wrong place in the set is refused */
+    ck_assert_int_eq(shard_read(a, SHARD_IMAGES, 0, 3, &r), -1);
+    ck_assert_int_eq(shard_read(a, SHARD_IMAGES, 1, 4, &r), -1);
+    /* an image shard is not a token shard */
+    ck_assert_int_eq(shard_read(a, SHARD_TOKENS, 1, 3, &r), -1);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(token_shard_round_trip)
+{
+    make_tmpdir();
+    uint8_t text[1000];
+    for (int i = 0; i < 1000; i++)
+        text[i] = (uint8_t)("In the beginning "[i % 17]);
+    shard s = {.kind = SHARD_TOKENS, .shard_index = 0, .shard_count = 1, .n = 1000, .h = 1,
+               .w = 1, .data = text};
+    char a[300];
+    snprintf(a, sizeof a, "%s/t.h5", dir);
+    ck_assert_int_eq(shard_write(a, &s, "unit test", "val"), 0);
+    shard r;
+    ck_assert_int_eq(shard_read(a, SHARD_TOKENS, 0, 1, &r), 0);
+    ck_assert_uint_eq(r.n, 1000);
+    ck_assert_int_eq(memcmp(r.data, text, 1000), 0);
+    shard_free(&r);
+    remove_tmpdir();
+}
+END_TEST
+
+static int make_bad(const char *kind, const char *path)
+{
+    char cmd[600];
+    const char *top = getenv("TOP_BUILDDIR");
+    snprintf(cmd, sizeof cmd, "%s/tests/make_data bad %s %s 0 1", top ? top : ".", kind, path);
+    return system(cmd);
+}
+
+START_TEST(bad_shards_are_refused)
+{
+    make_tmpdir();
+    char p[300];
+    shard r;
+    snprintf(p, sizeof p, "%s/missing.h5", dir);
+    ck_assert_int_eq(shard_read(p, SHARD_IMAGES, 0, 1, &r), -1);
+    ck_assert_int_eq(shard_read_count(p), -1);
+    const char *kinds[3] = {"name", "type", "shape"};
+    for (int k = 0; k < 3; k++) {
+        snprintf(p, sizeof p, "%s/bad-%s.h5", dir, kinds[k]);
+        ck_assert_int_eq(make_bad(kinds[k], p), 0);
+        ck_assert_int_eq(shard_read_count(p), 1); /* attributes are fine */
+        ck_assert_msg(shard_read(p, SHARD_IMAGES, 0, 1, &r) == -1, "bad %s accepted", kinds[k]);
+    }
+    /* a truncated copy of a good shard */
+    uint8_t px[2000 * 6], lab[2000];
+    shard s = sample_shard(px, lab, 2000);
+    s.shard_index = 0;
+    s.shard_count = 1;
+    snprintf(p, sizeof p, "%s/good.h5", dir);
+    ck_assert_int_eq(shard_write(p, &s, "unit test", "train"), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(truncate(p, st.st_size / 2), 0);
+    ck_assert_int_eq(shard_read(p, SHARD_IMAGES, 0, 1, &r), -1);
+    /* not HDF5 at all */
+    snprintf(p, sizeof p, "%s/text.h5", dir);
+    FILE *f = fopen(p, "w");
+    fputs("hello\n", f);
+    fclose(f);
+    ck_assert_int_eq(shard_read(p, SHARD_IMAGES, 0, 1, &r), -1);
+    remove_tmpdir();
+}
+END_TEST
+
+START_TEST(idx_files)
+{
+    make_tmpdir();
+    char p[300];
+    snprintf(p, sizeof p, "%s/ok.idx", dir);
+    const uint8_t good[] = {0, 0, 8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 1, 2, 3, 4, 5, 6};
+    FILE *f = fopen(p, "wb");
+    fwrite(good, 1, sizeof good, f);
+    fclose(f);
+    idx_array a;
+    ck_assert_int_eq(idx_read(p, &a), 0);
+    ck_assert_int_eq(a.ndim, 2);
+    ck_assert_uint_eq(a.dims[0], 2);
+    ck_assert_uint_eq(a.dims[1], 3);
+    ck_assert_uint_eq(a.data[5], 6);
+    idx_free(&a);
+    f = fopen(p, "wb");
+    fwrite(good, 1, sizeof good - 1, f); /* one byte short */
+    fclose(f);
+    ck_assert_int_eq(idx_read(p, &a), -1);
+    f = fopen(p, "wb");
+    const uint8_t floats[] = {0, 0, 0x0d, 1, 0, 0, 0, 1, 0, 0, 0, 0};
+    fwrite(floats, 1, sizeof floats, f);
+    fclose(f);
+    ck_assert_int_eq(idx_read(p, &a), -1);
+    snprintf(p, sizeof p, "%s/none.idx", dir);
+    ck_assert_int_eq(idx_read(p, &a), -1);
+    remove_tmpdir();
+}
+END_TEST
+
+/* Two tensors, three groups, as the trainer writes them. */
+static ckpt_tensor tensors[2] = {
+    {"enc.fc1.weight", 2, {3, 4}, 0},
+    {"enc.fc1.bias", 1, {3}, 12},
+};
+static const char *const groups[3] = {"params", "adam_m", "adam_v"};
+
+static void fill(float *b, float base)
+{
+    for (int i = 0; i < 15; i++)
+        b[i] = base + 0.125f * (float)i;
+}
+
+START_TEST(checkpoint_round_trip)
+{
+    make_tmpdir();
+    float p[15], m[15], v[15];
+    fill(p, 1234.5f);
+    fill(m, -2.0f);
+    fill(v, 0.5f);
+    float *bufs[3] = {p, m, v};
+    ckpt_meta meta = {.model = "vae", .program_version = "test", .step = 200,
+                      .data_position = 3200, .seed = 5, .world_size = 2, .lanes = 8};
+    ckpt_kv cfg[2] = {{"lr", "0.001"}, {"hidden", "512,256"}};
+    char path[300], tmp[310];
+    snprintf(path, sizeof path, "%s/ckpt.h5", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    ck_assert_int_eq(checkpoint_write(path, &meta, cfg, 2, tensors, 2, groups, bufs, 3), 0);
+    ck_assert_int_ne(access(tmp, F_OK), 0); /* renamed away */
+
+    ckpt_meta got;
+    ckpt_kv *kv;
+    int n;
+    ck_assert_int_eq(checkpoint_read_meta(path, &got, &kv, &n), 0);
+    ck_assert_str_eq(got.model, "vae");
+    ck_assert_int_eq(got.step, 200);
+    ck_assert_int_eq(got.data_position, 3200);
+    ck_assert_int_eq(got.seed, 5);
+    ck_assert_int_eq(got.world_size, 2);
+    ck_assert_int_eq(got.lanes, 8);
+    ck_assert_int_eq(n, 2);
+    int seen = 0;
+    for (int i = 0; i < n; i++)
+        seen += (!strcmp(kv[i].key, "lr") && !strcmp(kv[i].value, "0.001")) +
+                (!strcmp(kv[i].key, "hidden") && !strcmp(kv[i].value, "512,256"));
+    ck_assert_int_eq(seen, 2);
+    free(kv);
+    float p2[15], m2[15], v2[15];
+    float *bufs2[3] = {p2, m2, v2};
+    ck_assert_int_eq(checkpoint_read_tensors(path, &got, tensors, 2, groups, bufs2, 3), 0);
+    ck_assert_int_eq(memcmp(p, p2, sizeof p), 0);
+    ck_assert_int_eq(memcmp(m, m2, sizeof m), 0);
+    ck_assert_int_eq(memcmp(v, v2, sizeof v), 0);
+
+    /* another shape is refused */
+    ckpt_tensor other[2] = {{"enc.fc1.weight", 2, {4, 3}, 0}, {"enc.fc1.bias", 1, {3}, 12}};
+    ck_assert_int_eq(checkpoint_read_tensors(path, &got, other, 2, groups, bufs2, 3), -1);
+    /* another model's tensor names are refused */
+    ckpt_tensor gpt[1] = {{"wte", 2, {3, 4}, 0}};
+    ck_assert_int_eq(checkpoint_read_tensors(path, &got, gpt, 1, groups, bufs2, 3), -1);
+
+    /* a failed write leaves the good checkpoint as it was */
+    char bad[320];
+    snprintf(bad, sizeof bad, "%s/no/such/folder/ckpt.h5", dir);
+    ck_assert_int_eq(checkpoint_write(bad, &meta, cfg, 2, tensors, 2, groups, bufs, 3), -1);
+    ck_assert_int_eq(checkpoint_read_tensors(path, &got, tensors, 2, groups, bufs2, 3), 0);
+    remove_tmpdir();
+}
+END_TEST
+
+/* One parameter changed on disk: the checksum catches it. */
+START_TEST(checkpoint_checksum_catches_damage)
+{
+    make_tmpdir();
+    float p[15], m[15], v[15];
+    fill(p, 1234.5f);
+    fill(m, 0);
+    fill(v, 0);
+    float *bufs[3] = {p, m, v};
+    ckpt_meta meta = {.model = "vae", .program_version = "test", .step = 1, .lanes = 1,
+                      .world_size = 1};
+    char path[300];
+    snprintf(path, sizeof path, "%s/ckpt.h5", dir);
+    ck_assert_int_eq(checkpoint_write(path, &meta, NULL, 0, tensors, 2, groups, bufs, 3), 0);
+    FILE *f = fopen(path, "r+b");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    unsigned char *bytes = malloc((size_t)size);
+    fseek(f, 0, SEEK_SET);
+    ck_assert_int_eq(fread(bytes, 1, (size_t)size, f), size);
+    long at = -1;
+    for (long i = 0; i + 4 <= size && at < 0; i++)
+        if (!memcmp(bytes + i, &p[5], 4))
+            at = i;
+    ck_assert_int_ge(at, 0);
+    fseek(f, at, SEEK_SET);
+    fputc(bytes[at] ^ 1, f); /* lowest mantissa bit of one weight */
+    fclose(f);
+    free(bytes);
+    ckpt_meta got;
+    ckpt_kv *kv;
+    int n;
+    ck_assert_int_eq(checkpoint_read_meta(path, &got, &kv, &n), 0);
+    free(kv);
+    float p2[15], m2[15], v2[15];
+    float *bufs2[3] = {p2, m2, v2};
+    ck_assert_int_eq(checkpoint_read_tensors(path, &got, tensors, 2, groups, bufs2, 3), -1);
+    remove_tmpdir();
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("io");
+    TCase *tc = tcase_create("files");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, shard_round_trip_and_identical_bytes);
+    tcase_add_test(tc, token_shard_round_trip);
+    tcase_add_test(tc, bad_shards_are_refused);
+    tcase_add_test(tc, idx_files);
+    tcase_add_test(tc, checkpoint_round_trip);
+    tcase_add_test(tc, checkpoint_checksum_catches_damage);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}

@@ -1,0 +1,94 @@
+/* Whole training runs through train_run, under mpirun -np 1 and 2 (see
+ * tests/mpi.sh), on the small synthetic shards in $TRAINER_TEST_DATA. */
+#include "comm/comm.h"
+#include "trainer/train.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("TRAINER_TEST_DATA");
+    ck_assert_msg(d != NULL, "TRAINER_TEST_DATA is not set");
+    return d;
+}
+
+static int train(train_stats *st, const char *run_dir, const char *steps, const char *extra)
+{
+    char *argv[32];
+    int argc = 0;
+    argv[argc++] = "train";
+    argv[argc++] = "--data";
+    argv[argc++] = (char *)data_dir();
+    argv[argc++] = "--run-dir";
+    argv[argc++] = (char *)run_dir;
+    argv[argc++] = "--steps";
+    argv[argc++] = (char *)steps;
+    argv[argc++] = "--batch";
+    argv[argc++] = "32";
+    argv[argc++] = "--hidden";
+    argv[argc++] = "64,32";
+    argv[argc++] = "--log-every";
+    argv[argc++] = "5";
+    if (extra) {
+        argv[argc++] = "--resume";
+        argv[argc++] = (char *)extra;
+    }
+    argv[argc] = NULL;
+    return train_run(argc, argv, st);
+}
+
+static char runs[512];
+
+static const char *run_path(const char *name)
+{
+    static char buf[600];
+    snprintf(buf, sizeof buf, "%s/np%d-%s", runs, comm_size(), name);
+    return buf;
+}
+
+START_TEST(thirty_steps_lower_the_loss)
+{
+    train_stats st;
+    ck_assert_int_eq(train(&st, run_path("loss"), "30", NULL), 0);
+    ck_assert_int_eq(st.step, 30);
+    ck_assert_msg(st.last_loss < 0.8 * st.first_loss, "loss went from %g to %g", st.first_loss,
+                  st.last_loss);
+    ck_assert_double_lt(st.test_loss, st.first_loss);
+}
+END_TEST
+
+START_TEST(resume_is_bit_exact)
+{
+    train_stats straight, half, resumed;
+    ck_assert_int_eq(train(&straight, run_path("straight"), "20", NULL), 0);
+    ck_assert_int_eq(train(&half, run_path("halves"), "10", NULL), 0);
+    ck_assert_int_eq(train(&resumed, run_path("halves"), "20", "auto"), 0);
+    ck_assert_int_eq(resumed.step, 20);
+    ck_assert_msg(half.params_fnv1a64 != straight.params_fnv1a64, "10 steps changed nothing");
+    ck_assert_msg(resumed.params_fnv1a64 == straight.params_fnv1a64,
+                  "20 straight %016llx, 10 + 10 resumed %016llx", straight.params_fnv1a64,
+                  resumed.params_fnv1a64);
+}
+END_TEST
+
+int main(int argc, char **argv)
+{
+    comm_init(&argc, &argv);
+    const char *r = getenv("TRAINER_TEST_RUNS");
+    snprintf(runs, sizeof runs, "%s", r ? r : "/tmp/trainer-test-runs");
+    Suite *s = suite_create(comm_size() == 1 ? "train -np 1" : "train -np 2+");
+    TCase *tc = tcase_create("training");
+    tcase_add_test(tc, thirty_steps_lower_the_loss);
+    tcase_add_test(tc, resume_is_bit_exact);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, comm_rank() == 0 ? CK_NORMAL : CK_SILENT);
+    int failed = comm_max_int(srunner_ntests_failed(sr));
+    srunner_free(sr);
+    comm_finalize();
+    return failed ? 1 : 0;
+}
