@@ -1,21 +1,34 @@
 /* Order-free sum of lane gradients.
  *
  * Floating-point addition is not associative, so a plain MPI_SUM of floats
- * gives results that depend on how many ranks there are and how MPI orders
- * the reduction. Here every lane's gradient is first rounded to an integer
- * multiple of a power-of-two quantum shared by all lanes (one quantum per
- * bucket, from the largest |g| of that bucket over all lanes). The integers
- * are held in doubles and kept below 2^51 in magnitude, sums included, so
- * every partial sum is exact and the result is the same whatever the order:
- * a fixed-point sum, carried by MPI_SUM on MPI_DOUBLE.
+ * gives results that depend on how many ranks there are and on how MPI
+ * orders the reduction. Here every lane's gradient is rounded to integer
+ * multiples of a power-of-two quantum shared by all lanes (one quantum per
+ * bucket), the integers are held in doubles and kept below 2^51 in magnitude,
+ * sums included, so every partial sum is exact: the result is the same
+ * whatever the order, a fixed-point sum carried by MPI_SUM on MPI_DOUBLE.
  *
- * Precision: each lane value keeps 51 - ceil(log2(lanes)) bits relative to the
- * bucket's largest value, so a float within about 24 binades of that largest
- * value (for 8 lanes) is converted without any rounding at all. */
+ * The quantum of a bucket comes from the largest |g| of that bucket over all
+ * lanes in the previous step, with HEADROOM_BITS to spare, so each lane can
+ * be added as soon as its backward pass is done (while it is still in cache)
+ * and no lane gradient is kept. A lane larger than the room allows is caught
+ * while adding; then every rank learns it from the same small MPI_MAX that
+ * carries the new maxima, and the step is computed again with quanta from
+ * this step's maxima. Both decisions depend only on the lane gradients, so
+ * they are the same for any -np. The first step has no previous maxima and
+ * always takes the second pass.
+ *
+ * Precision: a lane value keeps 51 - ceil(log2(lanes)) - HEADROOM_BITS bits
+ * relative to the previous step's largest value of its bucket (42 bits for 8
+ * lanes): every float within 18 binades of that value is added exactly. */
 #include "comm.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
+
+#define HEADROOM_BITS 6
+#define UNKNOWN_EXP INT32_MIN
 
 /* Adding and subtracting 1.5 * 2^52 rounds |x| < 2^51 to the nearest
  * integer (ties to even) in plain SSE2 arithmetic, so the loop vectorizes. */
@@ -29,10 +42,45 @@ static int ceil_log2(int n)
     return h;
 }
 
-/* The largest |g| as the bit pattern of a float: for non-negative floats the
- * patterns order like the values, with inf at 0x7f800000 and NaNs above it.
- * Integer max vectorizes where a float max with NaN checks would not. */
-static int32_t abs_max_bits(const float *restrict g, size_t n)
+/* The exponent e with m < 2^e (0 for m = 0). */
+static int exponent_above(float m)
+{
+    int e = 0;
+    if (m > 0.0f)
+        frexpf(m, &e);
+    return e;
+}
+
+void lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbuckets, double *acc,
+                   int32_t *exps, float *bucket_max)
+{
+    s->nlanes = nlanes;
+    s->off = bucket_off;
+    s->nbuckets = nbuckets;
+    s->acc = acc;
+    s->exps = exps;
+    s->bucket_max = bucket_max;
+    s->headroom = ceil_log2(nlanes);
+    for (int b = 0; b < nbuckets; b++)
+        exps[b] = UNKNOWN_EXP;
+}
+
+void lane_sum_begin(lane_sum *s)
+{
+    memset(s->acc, 0, s->off[s->nbuckets] * sizeof *s->acc);
+    memset(s->bucket_max, 0, (size_t)(s->nbuckets + 1) * sizeof *s->bucket_max);
+}
+
+static void add_scaled(double *restrict acc, const float *restrict g, size_t n, double scale)
+{
+    for (size_t i = 0; i < n; i++)
+        acc[i] += ((double)g[i] * scale + ROUNDER) - ROUNDER;
+}
+
+/* The largest |g| as a float bit pattern: for non-negative floats integer
+ * order is float order (inf above the finite values, NaN above inf), and the
+ * integer max vectorizes where a float max with NaN care does not. */
+static int32_t max_bits(const float *restrict g, size_t n)
 {
     const int32_t *restrict bits = (const int32_t *)g;
     int32_t m = 0;
@@ -43,67 +91,56 @@ static int32_t abs_max_bits(const float *restrict g, size_t n)
     return m;
 }
 
-static void add_quantized(double *restrict acc, const float *restrict g, size_t n,
-                          double scale)
+void lane_sum_add(lane_sum *s, const float *grad)
 {
-    for (size_t i = 0; i < n; i++)
-        acc[i] += ((double)g[i] * scale + ROUNDER) - ROUNDER;
+    const double limit = ldexp(1.0, 51 - s->headroom);
+    int over = s->bucket_max[s->nbuckets] > 0.0f;
+    for (int b = 0; b < s->nbuckets; b++) {
+        size_t lo = s->off[b], n = s->off[b + 1] - lo;
+        int32_t m = max_bits(grad + lo, n);
+        float mf;
+        memcpy(&mf, &m, sizeof mf);
+        if (s->exps[b] == UNKNOWN_EXP || !isfinite(mf) ||
+            (double)mf * ldexp(1.0, (int)s->exps[b]) >= limit)
+            over = 1; /* this step goes again: adding more would be wasted */
+        else if (!over)
+            add_scaled(s->acc + lo, grad + lo, n, ldexp(1.0, (int)s->exps[b]));
+        if (!(mf <= s->bucket_max[b])) /* also lets inf and NaN through */
+            s->bucket_max[b] = mf;
+    }
+    if (over)
+        s->bucket_max[s->nbuckets] = 1.0f;
 }
 
-static void dequantize(float *restrict out, const double *restrict acc, size_t n,
-                       double inv_scale)
+/* The scale exponent for a bucket whose largest value is m, leaving `spare`
+ * bits of room for growth. */
+static int32_t scale_exp(const lane_sum *s, float m, int spare)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = (float)(acc[i] * inv_scale);
+    return (int32_t)(51 - s->headroom - spare - exponent_above(m));
 }
 
-/* The exponent e with m < 2^e (0 for m = 0). */
-static int exponent_above(float m)
+int lane_sum_end(lane_sum *s, float *out)
 {
-    int e = 0;
-    if (m > 0.0f)
-        frexpf(m, &e);
-    return e;
-}
-
-/* Elements per block: a block of acc stays in cache while every local lane
- * adds into it. */
-#define BLOCK 4096
-
-void allreduce_lanes_exact(float *out, float *const *lane_grads, int nlocal, int nlanes,
-                           const size_t *off, int nbuckets, double *acc, float *bucket_max)
-{
-    for (int b = 0; b < nbuckets; b++) {
-        int32_t m = 0;
-        for (int l = 0; l < nlocal; l++) {
-            int32_t ml = abs_max_bits(lane_grads[l] + off[b], off[b + 1] - off[b]);
-            m = ml > m ? ml : m;
+    comm_max_float(s->bucket_max, (size_t)s->nbuckets + 1);
+    for (int b = 0; b < s->nbuckets; b++)
+        if (!isfinite(s->bucket_max[b])) {
+            for (size_t i = s->off[0]; i < s->off[s->nbuckets]; i++)
+                out[i] = NAN; /* the loss shows it too, and training stops */
+            return LANE_SUM_DONE;
         }
-        memcpy(&bucket_max[b], &m, sizeof m);
+    if (s->bucket_max[s->nbuckets] > 0.0f) {
+        /* some lane did not fit: quanta from this step's maxima, again */
+        for (int b = 0; b < s->nbuckets; b++)
+            s->exps[b] = scale_exp(s, s->bucket_max[b], 0);
+        return LANE_SUM_AGAIN;
     }
-    comm_max_float(bucket_max, (size_t)nbuckets); /* non-negative: float order = bit order */
-
-    const int headroom = ceil_log2(nlanes);
-    for (int b = 0; b < nbuckets; b++) {
-        size_t lo = off[b], hi = off[b + 1];
-        float m = bucket_max[b];
-        if (!isfinite(m)) {
-            for (size_t i = lo; i < hi; i++)
-                acc[i] = NAN; /* the loss shows it too, and training stops */
-            continue;
-        }
-        const double scale = ldexp(1.0, 51 - headroom - exponent_above(m));
-        for (size_t i0 = lo; i0 < hi; i0 += BLOCK) {
-            size_t n = hi - i0 < BLOCK ? hi - i0 : BLOCK;
-            memset(acc + i0, 0, n * sizeof *acc);
-            for (int l = 0; l < nlocal; l++)
-                add_quantized(acc + i0, lane_grads[l] + i0, n, scale);
-        }
+    comm_sum_double(s->acc, s->off[s->nbuckets]);
+    for (int b = 0; b < s->nbuckets; b++) {
+        const double inv = ldexp(1.0, -(int)s->exps[b]);
+        const double *restrict acc = s->acc;
+        for (size_t i = s->off[b]; i < s->off[b + 1]; i++)
+            out[i] = (float)(acc[i] * inv);
+        s->exps[b] = scale_exp(s, s->bucket_max[b], HEADROOM_BITS);
     }
-    comm_sum_double(acc, off[nbuckets]);
-    for (int b = 0; b < nbuckets; b++) {
-        float m = bucket_max[b];
-        int e = isfinite(m) ? exponent_above(m) : 0;
-        dequantize(out + off[b], acc + off[b], off[b + 1] - off[b], ldexp(1.0, -(51 - headroom - e)));
-    }
+    return LANE_SUM_DONE;
 }

@@ -30,12 +30,29 @@ void comm_sum_int64(int64_t *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t n, int root);
 
 /* Sum of lane gradients that does not depend on how lanes are spread over
- * ranks. lane_grads[i] (i < nlocal) are this rank's lanes; out receives the
- * sum over all nlanes lanes of the job. Each bucket [off[b], off[b+1]) gets
- * its own power-of-two quantum; see allreduce.c. acc is n doubles of scratch,
- * bucket_max nbuckets floats. */
-void allreduce_lanes_exact(float *out, float *const *lane_grads, int nlocal, int nlanes,
-                           const size_t *bucket_off, int nbuckets, double *acc,
-                           float *bucket_max);
+ * ranks (see allreduce.c). Use per step:
+ *     do {
+ *         lane_sum_begin(&s);
+ *         for each of this rank's lanes: compute its gradient g; lane_sum_add(&s, g);
+ *     } while (lane_sum_end(&s, out) == LANE_SUM_AGAIN);
+ * The gradient of every lane is added as soon as it is computed. Buckets are
+ * [off[b], off[b+1]); exps holds each bucket's scale exponent, carried from
+ * step to step: it belongs in a checkpoint for an exact resume. */
+typedef struct {
+    int nlanes, nbuckets, headroom;
+    const size_t *off;
+    double *acc;       /* off[nbuckets] doubles */
+    int32_t *exps;     /* nbuckets */
+    float *bucket_max; /* nbuckets + 1 */
+} lane_sum;
+
+enum { LANE_SUM_DONE = 0, LANE_SUM_AGAIN = 1 };
+
+void lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbuckets, double *acc,
+                   int32_t *exps, float *bucket_max);
+void lane_sum_begin(lane_sum *s);
+void lane_sum_add(lane_sum *s, const float *grad);
+/* Collective. LANE_SUM_AGAIN: recompute every lane and add them again. */
+int lane_sum_end(lane_sum *s, float *out);
 
 #endif

@@ -55,6 +55,42 @@ static herr_t attr_int(hid_t obj, const char *name, hid_t file_type, hid_t mem_t
     return rc;
 }
 
+static herr_t attr_i32_array(hid_t obj, const char *name, const int32_t *v, int n)
+{
+    hsize_t dims[1] = {(hsize_t)n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    if (sp < 0)
+        return -1;
+    hid_t a = H5Acreate2(obj, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, v) >= 0) ? 0 : -1;
+    if (a >= 0)
+        H5Aclose(a);
+    H5Sclose(sp);
+    return rc;
+}
+
+/* An int32 array attribute of at most max values; returns its length, 0 when
+ * absent, -1 when unreadable. */
+static int read_attr_i32_array(hid_t obj, const char *name, int32_t *v, int max)
+{
+    if (H5Aexists(obj, name) <= 0)
+        return 0;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
+    int n = -1;
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1) {
+        hsize_t d;
+        H5Sget_simple_extent_dims(sp, &d, NULL);
+        if (d <= (hsize_t)max && H5Aread(a, H5T_NATIVE_INT32, v) >= 0)
+            n = (int)d;
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (a >= 0)
+        H5Aclose(a);
+    return n;
+}
+
 static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
 {
     if (H5Aexists(obj, name) <= 0)
@@ -175,6 +211,9 @@ int checkpoint_write(const char *path, ckpt_meta *meta, const ckpt_kv *cfg, int 
             "cannot write attribute");
     H5TRY(attr_int(file, "params_fnv1a64", H5T_STD_U64LE, H5T_NATIVE_UINT64,
                      &meta->params_fnv1a64), tmp, "cannot write attribute");
+    if (meta->nexps > 0)
+        H5TRY(attr_i32_array(file, "reduce_exponents", meta->exps, meta->nexps), tmp,
+              "cannot write attribute");
     cg = H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5TRY(cg, tmp, "cannot create group config");
     for (int i = 0; i < ncfg; i++)
@@ -269,6 +308,11 @@ int checkpoint_read_meta(const char *path, ckpt_meta *meta, ckpt_kv **cfg, int *
         read_attr_num(file, "lanes", H5T_NATIVE_INT, &meta->lanes) ||
         read_attr_num(file, "params_fnv1a64", H5T_NATIVE_UINT64, &meta->params_fnv1a64)) {
         fprintf(stderr, "trainer: %s: checkpoint lacks a root attribute\n", path);
+        goto fail;
+    }
+    meta->nexps = read_attr_i32_array(file, "reduce_exponents", meta->exps, CKPT_MAX_TENSORS);
+    if (meta->nexps < 0) {
+        fprintf(stderr, "trainer: %s: unreadable reduce_exponents attribute\n", path);
         goto fail;
     }
     if (H5Lexists(file, "config", H5P_DEFAULT) <= 0 ||

@@ -2,7 +2,8 @@
  *
  * Layout (h5dump shows it plainly):
  *   /            attributes: format, format_version, program_version, model,
- *                step, seed, world_size, lanes, data_position, params_fnv1a64
+ *                step, seed, world_size, lanes, data_position, params_fnv1a64,
+ *                reduce_exponents (one per tensor, with --reduce exact)
  *   /config      one string attribute per configuration key
  *   /GROUP/NAME  one float32 dataset per tensor and group, e.g.
  *                /params/enc.fc1.weight, /adam_m/enc.fc1.weight
@@ -15,6 +16,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define CKPT_MAX_TENSORS 512
 
 typedef struct {
     const char *name;
@@ -37,6 +40,8 @@ typedef struct {
     int world_size;
     int lanes;
     uint64_t params_fnv1a64; /* filled in by checkpoint_write */
+    int nexps;               /* the exact reduction's scale exponents (0: none) */
+    int32_t exps[CKPT_MAX_TENSORS];
 } ckpt_meta;
 
 uint64_t fnv1a64(const void *data, size_t bytes);

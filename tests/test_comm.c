@@ -14,7 +14,7 @@ enum { NLANES = 8, N = 1000 };
 static const size_t off[3] = {0, 600, N};
 
 /* Lane l's gradient; every rank can compute every lane's. */
-static void lane_values(int l, float *g, int dyadic)
+static void lane_values(int l, float *g, int dyadic, float gain)
 {
     float u[N];
     rng_uniforms(17, (uint32_t)l, RNG_INIT, 0, 0, u, N);
@@ -23,64 +23,92 @@ static void lane_values(int l, float *g, int dyadic)
             g[i] = (float)((int)(u[i] * 2097152.0f) - 1048576) / 1024.0f;
         else /* 20 binades of range, both signs */
             g[i] = (u[i] - 0.5f) * ldexpf(1.0f, (int)(i % 21) - 10);
+        g[i] *= gain;
     }
 }
 
-static void run_exact(float *out, int dyadic)
+static lane_sum sum;
+static double acc[N];
+static int32_t exps[2];
+static float bmax[3];
+
+/* One step of the reduction over this rank's lanes; returns the passes. */
+static int reduce_step(float *out, int dyadic, const float *gain)
 {
-    int np = comm_size(), rank = comm_rank(), nlocal = NLANES / np;
-    float *lanes[NLANES];
-    for (int j = 0; j < nlocal; j++) {
-        lanes[j] = malloc(sizeof(float) * N);
-        lane_values(rank + j * np, lanes[j], dyadic);
-    }
-    double *acc = malloc(sizeof(double) * N);
-    float bmax[2];
-    allreduce_lanes_exact(out, lanes, nlocal, NLANES, off, 2, acc, bmax);
-    for (int j = 0; j < nlocal; j++)
-        free(lanes[j]);
-    free(acc);
+    int np = comm_size(), rank = comm_rank(), passes = 0;
+    float g[N];
+    do {
+        passes++;
+        lane_sum_begin(&sum);
+        for (int l = rank; l < NLANES; l += np) {
+            lane_values(l, g, dyadic, gain[l]);
+            lane_sum_add(&sum, g);
+        }
+    } while (lane_sum_end(&sum, out) == LANE_SUM_AGAIN);
+    return passes;
 }
 
-static void exact_reference(double *ref, int dyadic)
+static void exact_reference(double *ref, int dyadic, const float *gain)
 {
     float g[N];
     memset(ref, 0, sizeof(double) * N);
     for (int l = 0; l < NLANES; l++) {
-        lane_values(l, g, dyadic);
+        lane_values(l, g, dyadic, gain[l]);
         for (int i = 0; i < N; i++)
-            ref[i] += g[i]; /* exact in double: 8 floats within 20 binades */
+            ref[i] += g[i]; /* exact in double: 8 floats within 29 binades */
     }
+}
+
+static void assert_exact(const float *out, const double *ref)
+{
+    for (int i = 0; i < N; i++)
+        ck_assert_msg(out[i] == (float)ref[i], "element %d: %.9g, exact %.9g", i, out[i], ref[i]);
 }
 
 START_TEST(lane_sum_is_exact_for_representable_values)
 {
-    float out[N];
+    float ones[NLANES], big[NLANES], out[N];
     double ref[N];
-    run_exact(out, 1);
-    exact_reference(ref, 1);
-    for (int i = 0; i < N; i++)
-        ck_assert_msg(out[i] == (float)ref[i], "element %d: %.9g, exact %.9g", i, out[i], ref[i]);
+    for (int l = 0; l < NLANES; l++) {
+        ones[l] = 1.0f;
+        big[l] = l == 5 ? 1024.0f : 1.0f; /* beyond the 2^6 of headroom */
+    }
+    lane_sum_init(&sum, NLANES, off, 2, acc, exps, bmax);
+    /* first step: no scales yet, so it measures and goes again */
+    ck_assert_int_eq(reduce_step(out, 1, ones), 2);
+    exact_reference(ref, 1, ones);
+    assert_exact(out, ref);
+    /* next step: the carried scales fit, one pass */
+    ck_assert_int_eq(reduce_step(out, 1, ones), 1);
+    assert_exact(out, ref);
+    /* a lane 1024 times larger does not fit: caught, computed again */
+    ck_assert_int_eq(reduce_step(out, 1, big), 2);
+    exact_reference(ref, 1, big);
+    assert_exact(out, ref);
 }
 END_TEST
 
 START_TEST(lane_sum_is_within_its_quantum)
 {
-    float out[N];
+    float ones[NLANES], out[N];
     double ref[N];
-    run_exact(out, 0);
-    exact_reference(ref, 0);
+    for (int l = 0; l < NLANES; l++)
+        ones[l] = 1.0f;
+    lane_sum_init(&sum, NLANES, off, 2, acc, exps, bmax);
+    reduce_step(out, 0, ones);
+    ck_assert_int_eq(reduce_step(out, 0, ones), 1);
+    exact_reference(ref, 0, ones);
     for (int b = 0; b < 2; b++) {
         double m = 0;
         for (int l = 0; l < NLANES; l++) {
             float g[N];
-            lane_values(l, g, 0);
+            lane_values(l, g, 0, 1.0f);
             for (size_t i = off[b]; i < off[b + 1]; i++)
                 m = fmax(m, fabs(g[i]));
         }
         int e;
         frexp(m, &e);
-        double quantum = ldexp(1.0, e - (51 - 3)); /* 8 lanes: 3 bits of headroom */
+        double quantum = ldexp(1.0, e - (51 - 3 - 6)); /* 8 lanes, 6 bits of headroom */
         for (size_t i = off[b]; i < off[b + 1]; i++) {
             double err = fabs(out[i] - ref[i]);
             double bound = NLANES * quantum / 2 + fabs(ref[i]) * ldexp(1.0, -24);

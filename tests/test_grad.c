@@ -67,16 +67,22 @@ START_TEST(linear_layer)
     randu(lr, B * OC, 4, -1, 1);
     float dx[B * C] = {0}, dw[OC * C] = {0}, db[OC] = {0};
     linear_backward_input(dx, lr, lw, B, C, OC);
-    linear_backward_params(dw, db, lr, lx, B, C, OC);
+    linear_backward_params(dw, db, lr, lx, B, C, OC, 0);
     check_fd(lx, dx, B * C, linear_f, "dinp");
     check_fd(lw, dw, OC * C, linear_f, "dweight");
     check_fd(lb, db, OC, linear_f, "dbias");
-    /* backward accumulates: a second call doubles the gradient */
-    float dw2[OC * C];
+    /* accumulate adds to what is there; otherwise it is overwritten */
+    float dw2[OC * C], db2[OC];
     memcpy(dw2, dw, sizeof dw);
-    linear_backward_params(dw2, NULL, lr, lx, B, C, OC);
+    memcpy(db2, db, sizeof db);
+    linear_backward_params(dw2, db2, lr, lx, B, C, OC, 1);
     for (int i = 0; i < OC * C; i++)
         ck_assert_float_eq_tol(dw2[i], 2 * dw[i], 1e-6);
+    for (int i = 0; i < OC; i++)
+        ck_assert_float_eq_tol(db2[i], 2 * db[i], 1e-6);
+    linear_backward_params(dw2, db2, lr, lx, B, C, OC, 0);
+    ck_assert_int_eq(memcmp(dw2, dw, sizeof dw), 0);
+    ck_assert_int_eq(memcmp(db2, db, sizeof db), 0);
 }
 END_TEST
 

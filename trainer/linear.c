@@ -20,12 +20,15 @@ void linear_backward_input(float *dinp, const float *dout, const float *weight, 
 }
 
 void linear_backward_params(float *dweight, float *dbias, const float *dout, const float *inp,
-                            int B, int C, int OC)
+                            int B, int C, int OC, int accumulate)
 {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, inp, C, 1.0f,
-                dweight, C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, B, 1.0f, dout, OC, inp, C,
+                accumulate ? 1.0f : 0.0f, dweight, C);
     if (!dbias)
         return;
+    if (!accumulate)
+        for (int o = 0; o < OC; o++)
+            dbias[o] = 0.0f;
     for (int b = 0; b < B; b++) {
         const float *row = dout + (long)b * OC;
         for (int o = 0; o < OC; o++)

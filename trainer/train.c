@@ -29,6 +29,8 @@
 #include <string.h>
 #include <unistd.h>
 
+_Static_assert(PARAMS_MAX <= CKPT_MAX_TENSORS, "checkpoint exponent array too small");
+
 static volatile sig_atomic_t g_stop_signal;
 
 static void on_stop_signal(int sig) { g_stop_signal = sig; }
@@ -41,9 +43,10 @@ typedef struct {
     int exact;
     vae model;
     float *params, *grad, *adam_m, *adam_v;
-    float **group_grads; /* nlocal lane gradients (exact) or one (fast) */
-    int ngroups;
+    float *lane_grad; /* one lane's gradient (exact), or the rank's (fast) */
+    lane_sum sum;     /* exact: the order-free sum of lane gradients */
     double *acc;
+    int32_t *exps;
     float *bucket_max;
     size_t *bucket_off;
     lane_data *lanes;
@@ -104,6 +107,10 @@ static int write_checkpoint(run *r)
         meta.seed = r->cfg.seed;
         meta.world_size = r->np;
         meta.lanes = r->nlanes;
+        if (r->exact) {
+            meta.nexps = r->model.params.n;
+            memcpy(meta.exps, r->exps, (size_t)meta.nexps * sizeof *meta.exps);
+        }
         cfg_list l = {0};
         config_to_list(&r->cfg, &l);
         ckpt_kv *kv = xcalloc((size_t)l.n, sizeof *kv, "checkpoint config");
@@ -176,14 +183,16 @@ static int build_model(run *r)
     r->grad = xcalloc(P, sizeof(float), "gradients");
     r->adam_m = xcalloc(P, sizeof(float), "Adam moments");
     r->adam_v = xcalloc(P, sizeof(float), "Adam moments");
-    r->ngroups = r->exact ? r->nlocal : 1;
-    r->group_grads = xcalloc((size_t)r->ngroups, sizeof(float *), "lane gradients");
-    for (int g = 0; g < r->ngroups; g++)
-        r->group_grads[g] = xcalloc(P, sizeof(float), "lane gradients");
-    r->acc = xcalloc(P, sizeof(double), "reduction buffer");
-    r->bucket_max = xcalloc((size_t)r->model.params.n, sizeof(float), "buckets");
-    r->bucket_off = xcalloc((size_t)r->model.params.n + 1, sizeof(size_t), "buckets");
+    r->lane_grad = xcalloc(P, sizeof(float), "lane gradient");
+    const int nb = r->model.params.n;
+    r->bucket_off = xcalloc((size_t)nb + 1, sizeof(size_t), "buckets");
     params_bucket_offsets(&r->model.params, r->bucket_off);
+    if (r->exact) {
+        r->acc = xcalloc(P, sizeof(double), "reduction buffer");
+        r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
+        r->bucket_max = xcalloc((size_t)nb + 1, sizeof(float), "buckets");
+        lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->acc, r->exps, r->bucket_max);
+    }
     r->x = xcalloc((size_t)r->rows * r->in, sizeof(float), "batch");
     r->eps = xcalloc((size_t)r->rows * c->latent, sizeof(float), "eps");
     r->row_loss = xcalloc((size_t)r->rows, sizeof(double), "losses");
@@ -199,9 +208,8 @@ static void free_run(run *r)
     free(r->grad);
     free(r->adam_m);
     free(r->adam_v);
-    for (int g = 0; g < r->ngroups; g++)
-        free(r->group_grads[g]);
-    free(r->group_grads);
+    free(r->lane_grad);
+    free(r->exps);
     free(r->acc);
     free(r->bucket_max);
     free(r->bucket_off);
@@ -333,18 +341,26 @@ static double train_step(run *r, int *stop)
         }
     }
     size_t P = r->model.params.total;
-    for (int g = 0; g < r->ngroups; g++)
-        memset(r->group_grads[g], 0, P * sizeof(float));
-    /* exact: every lane alone, so every BLAS call has the same shape for any
-     * -np (OpenBLAS results for a row can depend on the rows beside it);
-     * fast: all of the rank's rows in one pass */
-    const int R = r->exact ? b : r->rows;
-    for (int g = 0; g < r->ngroups; g++) {
-        const size_t row0 = (size_t)g * R;
-        vae_forward(&r->model, r->params, r->x + row0 * r->in, r->eps + row0 * L, R,
-                    r->row_loss + row0);
-        vae_backward(&r->model, r->params, r->group_grads[g], r->x + row0 * r->in,
-                     r->eps + row0 * L, R, 1.0f / (float)c->batch);
+    const float scale = 1.0f / (float)c->batch;
+    if (r->exact) {
+        /* every lane alone, so every BLAS call has the same shape for any
+         * -np (OpenBLAS results for a row can depend on the rows beside
+         * it), and each lane's gradient goes into the order-free sum */
+        do {
+            lane_sum_begin(&r->sum);
+            for (int l = 0; l < r->nlocal; l++) {
+                const size_t row0 = (size_t)l * b;
+                vae_forward(&r->model, r->params, r->x + row0 * r->in, r->eps + row0 * L, b,
+                            r->row_loss + row0);
+                vae_backward(&r->model, r->params, r->lane_grad, r->x + row0 * r->in,
+                             r->eps + row0 * L, b, scale);
+                lane_sum_add(&r->sum, r->lane_grad);
+            }
+        } while (lane_sum_end(&r->sum, r->grad) == LANE_SUM_AGAIN);
+    } else {
+        vae_forward(&r->model, r->params, r->x, r->eps, r->rows, r->row_loss);
+        vae_backward(&r->model, r->params, r->grad, r->x, r->eps, r->rows, scale);
+        comm_sum_float(r->grad, P);
     }
 
     /* lane losses: each slot has one contributor, so the sum is exact; the
@@ -359,14 +375,6 @@ static double train_step(run *r, int *stop)
     r->lane_loss[r->nlanes] = g_stop_signal ? 1.0 : 0.0;
     comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
     *stop = r->lane_loss[r->nlanes] > 0.0;
-
-    if (r->exact)
-        allreduce_lanes_exact(r->grad, r->group_grads, r->nlocal, r->nlanes, r->bucket_off,
-                              r->model.params.n, r->acc, r->bucket_max);
-    else {
-        memcpy(r->grad, r->group_grads[0], P * sizeof(float));
-        comm_sum_float(r->grad, P);
-    }
 
     r->step++;
     adamw_hparams h = {(float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
@@ -490,6 +498,10 @@ int train_run(int argc, char **argv, train_stats *stats)
         if (read_checkpoint_tensors(&r, resume, &meta) != 0)
             goto bad;
         r.step = (long)meta.step;
+        /* the reduction's scales carry over, for an exact resume; a
+         * checkpoint of a fast run has none: the first step measures them */
+        if (r.exact && meta.nexps == r.model.params.n)
+            memcpy(r.exps, meta.exps, (size_t)meta.nexps * sizeof *meta.exps);
     }
     r.total_steps = c->steps ? c->steps
                              : (long)ceil(c->epochs * (double)r.n_train / (double)c->batch);

@@ -179,7 +179,7 @@ static void params_backward(const vae *m, float *grads, int w, int b, const floa
                             const float *inp, int R, int C, int OC)
 {
     linear_backward_params(grads + m->params.v[w].offset, grads + m->params.v[b].offset, dout,
-                           inp, R, C, OC);
+                           inp, R, C, OC, 0);
 }
 
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,

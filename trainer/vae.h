@@ -48,7 +48,8 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
                  double *row_loss);
 
 /* Backward pass right after vae_forward over the same rows, for the loss
- * scale * (sum of row losses); accumulates into grads. */
+ * scale * (sum of row losses). Writes every tensor of grads (no need to zero
+ * it first). */
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
                   int R, float scale);
 
