@@ -1,0 +1,37 @@
+# The body of every sbatch job in jobs/: sourced with CONFIG set.
+#
+# Runs `trainer train` with mpirun inside the allocation (Debian's Open MPI
+# reads the allocation from Slurm's environment), in runs/$SLURM_JOB_NAME,
+# resuming from that folder's checkpoint if there is one. A stop signal (USR1
+# from --signal, TERM from scancel or preemption) is passed to the ranks,
+# which agree on a step, write a checkpoint and exit with status 75; then the
+# job requeues itself and the next start resumes.
+set -uo pipefail
+cd "${SLURM_SUBMIT_DIR:-.}"
+TRAINER=${TRAINER:-build/bin/trainer}
+RUN_DIR=${RUN_DIR:-runs/${SLURM_JOB_NAME:-job}}
+NTASKS=${SLURM_NTASKS:-1}
+mkdir -p "$RUN_DIR"
+. jobs/env.sh
+
+echo "job ${SLURM_JOB_ID:-?} start $(( ${SLURM_RESTART_COUNT:-0} + 1 )) on ${SLURM_JOB_NODELIST:-$(hostname)}:" \
+    "$NTASKS tasks, config $CONFIG, run folder $RUN_DIR, $(date -u +%FT%TZ)"
+mpirun -np "$NTASKS" $MPI_FLAGS --bind-to none "$TRAINER" train --config "$CONFIG" \
+    --run-dir "$RUN_DIR" --resume auto ${TRAIN_ARGS:-} &
+pid=$!
+forward() { kill -USR1 "$pid" 2>/dev/null; }
+trap forward USR1 TERM INT
+status=0
+while :; do
+    wait "$pid"
+    status=$?
+    kill -0 "$pid" 2>/dev/null || break # a signal ended the wait, not mpirun
+done
+trap - USR1 TERM INT
+echo "job ${SLURM_JOB_ID:-?}: trainer exited with status $status, $(date -u +%FT%TZ)"
+if [ "$status" = 75 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+    echo "job $SLURM_JOB_ID: checkpoint written; requeueing"
+    scontrol requeue "$SLURM_JOB_ID"
+    exit 0
+fi
+exit "$status"

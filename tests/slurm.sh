@@ -1,0 +1,110 @@
+#!/bin/bash
+# The Slurm jobs against a real Slurm: installs slurm-wlm and munge if they
+# are missing, starts munged, slurmctld and slurmd on this machine (a single
+# node advertising 8 CPUs), then
+#   1. submits jobs/vae.sbatch with 4 tasks and checks its output and checkpoint;
+#   2. submits it again, signals it mid-run (twice, as a preemption warning
+#      and an impatient second one), checks that it checkpointed, requeued,
+#      resumed and ended with the same parameters as job 1;
+# and stops the daemons. Needs root; skipped (77) otherwise.
+. "$(dirname "$0")/lib.sh"
+SRC=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
+if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: the Slurm test starts daemons and needs root"
+    exit 77
+fi
+if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
+    echo "installing slurm-wlm and munge"
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null ||
+        { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
+fi
+make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
+C="$TESTTMP/cluster"
+stop_cluster() { "$SRC/tests/slurm/cluster.sh" stop "$C" || true; rm -rf "$TESTTMP"; }
+trap stop_cluster EXIT
+eval "$("$SRC/tests/slurm/cluster.sh" start "$C")" || { bad "start Slurm"; finish; exit 1; }
+ok "slurmctld and slurmd up: $(sinfo -h -o '%P %a %D %T %c CPUs')"
+
+cat >"$TESTTMP/vae.conf" <<CONF
+model = vae
+data = $TESTTMP/data
+hidden = 128,64
+latent = 16
+batch = 64
+steps = 300
+checkpoint_every = 25
+log_every = 25
+CONF
+export CONFIG="$TESTTMP/vae.conf" TRAINER="$TRAINER"
+
+# submit NAME: prints the job id
+submit() {
+    (cd "$SRC" && RUN_DIR="$TESTTMP/runs/$1" sbatch --parsable --export=ALL --job-name="$1" \
+        --ntasks=4 --output="$TESTTMP/$1-%j.out" jobs/vae.sbatch)
+}
+job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
+restarts() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p'; }
+wait_state() { # wait_state JOB STATE SECONDS
+    for _ in $(seq $(($3 * 5))); do
+        [ "$(job_state "$1")" = "$2" ] && return 0
+        sleep 0.2
+    done
+    return 1
+}
+step_of() { h5dump -a /step "$1" 2>/dev/null | sed -n 's/^ *(0): *//p'; }
+
+# 1. a plain run
+a=$(submit vae-a) || { bad "sbatch"; finish; exit 1; }
+squeue
+if wait_state "$a" COMPLETED 300; then
+    ok "job $a (4 tasks) completed"
+else
+    bad "job $a ended as $(job_state "$a")"
+    cat "$TESTTMP"/vae-a-*.out
+fi
+out_a=$(ls "$TESTTMP"/vae-a-*.out)
+grep -q "train vae on 4 rank(s)" "$out_a" && grep -q "final: step 300" "$out_a" &&
+    ok "job output: $(grep '^final:' "$out_a")" || bad "job output lacks the final line"
+ck_a="$TESTTMP/runs/vae-a/checkpoint.h5"
+[ "$(step_of "$ck_a")" = 300 ] && ok "checkpoint at step 300, params $(params_checksum "$ck_a")" ||
+    bad "checkpoint step: $(step_of "$ck_a")"
+
+# 2. the same job, signalled mid-run
+b=$(submit vae-b) || { bad "sbatch"; finish; exit 1; }
+out_b="$TESTTMP/vae-b-$b.out"
+for _ in $(seq 600); do grep -q "^step *100/" "$out_b" 2>/dev/null && break; sleep 0.1; done
+scancel --signal=USR1 --batch "$b"
+sleep 0.3
+scancel --signal=USR1 --batch "$b" # a second signal while it checkpoints
+for _ in $(seq 600); do [ "$(restarts "$b")" = 1 ] && break; sleep 0.2; done
+echo "after the signal:"
+squeue
+scontrol show job "$b" | grep -E 'JobState|Restarts'
+if [ "$(restarts "$b")" = 1 ] && grep -q "requeueing" "$out_b"; then
+    ok "job $b checkpointed and requeued itself: $(grep -m1 '^stopped by a signal' "$out_b")"
+else
+    bad "job $b did not requeue"
+    cat "$out_b"
+fi
+# Slurm holds a requeued job back for a while (BeginTime); let it go now
+scontrol update JobId="$b" StartTime=now
+if wait_state "$b" COMPLETED 300; then
+    ok "job $b completed after its restart"
+else
+    bad "job $b ended as $(job_state "$b")"
+    cat "$out_b"
+fi
+grep -q "^resumed from .* at step" "$out_b" && ok "restart $(grep '^resumed from' "$out_b")" ||
+    bad "the restart did not resume"
+ck_b="$TESTTMP/runs/vae-b/checkpoint.h5"
+if [ -n "$(params_checksum "$ck_a")" ] && [ "$(params_checksum "$ck_b")" = "$(params_checksum "$ck_a")" ]; then
+    ok "preempted-and-resumed job ends with the same parameters as the plain one ($(params_checksum "$ck_b"))"
+else
+    bad "parameters differ: plain $(params_checksum "$ck_a"), preempted $(params_checksum "$ck_b")"
+fi
+echo "--- job $b, as Slurm recorded it (jobcomp) ---"
+grep "JobId=$b " "$C/log/jobcomp.log" | sed 's/ReservationName.*SubmitTime/... SubmitTime/'
+echo "--- job $b output ---"
+grep -vE '^config: ' "$out_b" | grep -vE '^-{20}|^ *$' | head -40
+finish
