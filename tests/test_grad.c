@@ -5,6 +5,9 @@
  * The forward passes run in float, so h = 1e-3 and the tolerances are set
  * for float rounding (about 1e-7 relative in f, amplified by 1 / 2h). */
 #include "trainer/activation.h"
+#include "trainer/attention.h"
+#include "trainer/gpt.h"
+#include "trainer/layernorm.h"
 #include "trainer/linear.h"
 #include "trainer/philox.h"
 #include "trainer/vae.h"
@@ -191,6 +194,159 @@ START_TEST(vae_loss_known_value)
 }
 END_TEST
 
+/* LayerNorm: f = sum(r * LN(x)) */
+enum { LN_N = 3, LN_C = 7 };
+static float nx[LN_N * LN_C], nw[LN_C], nb[LN_C], nr[LN_N * LN_C];
+
+static double layernorm_f(void)
+{
+    float out[LN_N * LN_C], mean[LN_N], rstd[LN_N];
+    layernorm_forward(out, mean, rstd, nx, nw, nb, LN_N, LN_C);
+    double f = 0;
+    for (int i = 0; i < LN_N * LN_C; i++)
+        f += (double)nr[i] * out[i];
+    return f;
+}
+
+START_TEST(layernorm)
+{
+    randu(nx, LN_N * LN_C, 11, -2, 2);
+    randu(nw, LN_C, 12, 0.5f, 1.5f);
+    randu(nb, LN_C, 13, -1, 1);
+    randu(nr, LN_N * LN_C, 14, -1, 1);
+    float out[LN_N * LN_C], mean[LN_N], rstd[LN_N];
+    float dx[LN_N * LN_C] = {0}, dw[LN_C] = {0}, db[LN_C] = {0};
+    layernorm_forward(out, mean, rstd, nx, nw, nb, LN_N, LN_C);
+    for (int n = 0; n < LN_N; n++) { /* zero mean, unit variance before the gain */
+        double s = 0, s2 = 0;
+        for (int i = 0; i < LN_C; i++) {
+            double y = (out[n * LN_C + i] - nb[i]) / nw[i];
+            s += y;
+            s2 += y * y;
+        }
+        ck_assert_double_lt(fabs(s / LN_C), 1e-5);
+        ck_assert_double_lt(fabs(s2 / LN_C - 1), 1e-3);
+    }
+    layernorm_backward(dx, dw, db, nr, nx, nw, mean, rstd, LN_N, LN_C);
+    check_fd(nx, dx, LN_N * LN_C, layernorm_f, "ln dinp");
+    check_fd(nw, dw, LN_C, layernorm_f, "ln dweight");
+    check_fd(nb, db, LN_C, layernorm_f, "ln dbias");
+}
+END_TEST
+
+/* Causal attention: f = sum(r * attention(qkv)) */
+enum { AB = 2, AT = 5, AC = 6, ANH = 2 };
+static float aqkv[AB * AT * 3 * AC], ar2[AB * AT * AC];
+
+static double attention_f(void)
+{
+    float out[AB * AT * AC], att[AB * ANH * AT * AT];
+    attention_forward(out, att, aqkv, AB, AT, AC, ANH);
+    double f = 0;
+    for (int i = 0; i < AB * AT * AC; i++)
+        f += (double)ar2[i] * out[i];
+    return f;
+}
+
+START_TEST(causal_attention)
+{
+    randu(aqkv, sizeof aqkv / sizeof *aqkv, 15, -1.5f, 1.5f);
+    randu(ar2, sizeof ar2 / sizeof *ar2, 16, -1, 1);
+    float out[AB * AT * AC], att[AB * ANH * AT * AT], scratch[AT * AT];
+    float dqkv[AB * AT * 3 * AC] = {0};
+    attention_forward(out, att, aqkv, AB, AT, AC, ANH);
+    for (int r = 0; r < AB * ANH * AT; r++) { /* rows sum to 1, nothing above the diagonal */
+        int t = r % AT;
+        double s = 0;
+        for (int u = 0; u < AT; u++) {
+            if (u > t)
+                ck_assert_float_eq(att[r * AT + u], 0.0f);
+            s += att[r * AT + u];
+        }
+        ck_assert_double_lt(fabs(s - 1), 1e-6);
+    }
+    attention_backward(dqkv, scratch, ar2, aqkv, att, AB, AT, AC, ANH);
+    check_fd(aqkv, dqkv, sizeof aqkv / sizeof *aqkv, attention_f, "attention dqkv");
+}
+END_TEST
+
+/* The whole GPT on a tiny configuration: mean cross-entropy per position,
+ * which also checks the embeddings (tied), the softmax cross-entropy, the
+ * MLP with GELU and every LayerNorm in place. */
+enum { GV = 16, GT = 5, GC = 8, GL = 2, GNH = 2, GB = 2 };
+static gpt gm;
+static float *gparams;
+static uint8_t gtok[GB * GT], gtgt[GB * GT];
+
+static double gpt_f(void)
+{
+    double loss[GB];
+    gpt_forward(&gm, gparams, gtok, gtgt, GB, GT, NULL, loss);
+    return (loss[0] + loss[1]) / (GB * GT);
+}
+
+START_TEST(gpt_whole_model)
+{
+    ck_assert_int_eq(gpt_build(&gm, GV, GT, GC, GL, GNH, 0.0f, GB), 0);
+    size_t P = gm.params.total;
+    gparams = calloc(P, sizeof(float));
+    float *grad = calloc(P, sizeof(float));
+    gpt_init(&gm, gparams, 5);
+    /* larger weights than GPT-2's init, so that every path carries signal:
+     * with sharp attention the query and key gradients are not small */
+    for (int t = 0; t < gm.params.n; t++) {
+        const param_view *v = &gm.params.v[t];
+        float amp = strstr(v->name, "qkv.weight") ? 1.0f : 0.3f;
+        float *noise = malloc(sizeof(float) * v->numel);
+        randu(noise, v->numel, 17 + (uint32_t)t, -amp, amp);
+        for (size_t j = 0; j < v->numel; j++)
+            gparams[v->offset + j] += noise[j];
+        free(noise);
+    }
+    for (int i = 0; i < GB * GT; i++) {
+        gtok[i] = (uint8_t)((i * 7 + 3) % GV);
+        gtgt[i] = (uint8_t)((i * 5 + 1) % GV);
+    }
+    double loss[GB];
+    gpt_forward(&gm, gparams, gtok, gtgt, GB, GT, NULL, loss);
+    gpt_backward(&gm, gparams, grad, gtok, gtgt, GB, GT, 1.0f / (GB * GT));
+    for (int t = 0; t < gm.params.n; t++) {
+        const param_view *v = &gm.params.v[t];
+        check_fd(gparams + v->offset, grad + v->offset, v->numel, gpt_f, v->name);
+    }
+    free(grad);
+    free(gparams);
+    gpt_free(&gm);
+}
+END_TEST
+
+/* Changing a later byte never changes an earlier position's logits. */
+START_TEST(gpt_is_causal)
+{
+    const int V = 256, T = 16, C = 32, B = 1;
+    ck_assert_int_eq(gpt_build(&gm, V, T, C, 2, 4, 0.0f, B), 0);
+    float *p = calloc(gm.params.total, sizeof(float));
+    gpt_init(&gm, p, 9);
+    uint8_t tok[16];
+    for (int i = 0; i < T; i++)
+        tok[i] = (uint8_t)("In the beginning"[i]);
+    float *before = malloc(sizeof(float) * T * V);
+    gpt_forward(&gm, p, tok, NULL, B, T, NULL, NULL);
+    memcpy(before, gm.logits, sizeof(float) * T * V);
+    for (int changed = T - 1; changed > 0; changed -= 5) {
+        uint8_t tok2[16];
+        memcpy(tok2, tok, sizeof tok);
+        tok2[changed] ^= 0x5a;
+        gpt_forward(&gm, p, tok2, NULL, B, T, NULL, NULL);
+        ck_assert_int_eq(memcmp(before, gm.logits, sizeof(float) * changed * V), 0);
+        ck_assert_int_ne(memcmp(before + changed * V, gm.logits + changed * V, sizeof(float) * V), 0);
+    }
+    free(before);
+    free(p);
+    gpt_free(&gm);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradients");
@@ -202,6 +358,10 @@ int main(void)
     tcase_add_test(tc, vae_gaussian_kl_weight);
     tcase_add_test(tc, vae_autoencoder);
     tcase_add_test(tc, vae_loss_known_value);
+    tcase_add_test(tc, layernorm);
+    tcase_add_test(tc, causal_attention);
+    tcase_add_test(tc, gpt_whole_model);
+    tcase_add_test(tc, gpt_is_causal);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

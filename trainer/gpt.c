@@ -1,0 +1,339 @@
+#include "gpt.h"
+
+#include "activation.h"
+#include "attention.h"
+#include "layernorm.h"
+#include "linear.h"
+#include "philox.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add(param_table *t, const char *name, int ndim, size_t s0, size_t s1, int decay)
+{
+    params_add(t, name, ndim, s0, s1, decay);
+    return t->n - 1;
+}
+
+int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int maxB)
+{
+    memset(m, 0, sizeof *m);
+    m->V = V;
+    m->maxT = maxT;
+    m->C = C;
+    m->L = L;
+    m->NH = NH;
+    m->dropout = dropout;
+    m->maxB = maxB;
+    if (4 + 12 * L > PARAMS_MAX) {
+        fprintf(stderr, "trainer: --layers %d: at most %d\n", L, (PARAMS_MAX - 4) / 12);
+        return -1;
+    }
+    param_table *t = &m->params;
+    m->wte = add(t, "wte", 2, (size_t)V, (size_t)C, 1);
+    m->wpe = add(t, "wpe", 2, (size_t)maxT, (size_t)C, 1);
+    m->block = calloc((size_t)L, sizeof *m->block);
+    if (!m->block)
+        return -1;
+    for (int l = 0; l < L; l++) {
+        gpt_block *k = &m->block[l];
+        char n[48];
+#define P(field, suffix, ndim, s0, s1, decay)                                           \
+    snprintf(n, sizeof n, "h.%d.%s", l, suffix);                                        \
+    k->field = add(t, n, ndim, (size_t)(s0), (size_t)(s1), decay)
+        P(ln1w, "ln1.weight", 1, C, 0, 0);
+        P(ln1b, "ln1.bias", 1, C, 0, 0);
+        P(qkvw, "attn.qkv.weight", 2, 3 * C, C, 1);
+        P(qkvb, "attn.qkv.bias", 1, 3 * C, 0, 0);
+        P(projw, "attn.proj.weight", 2, C, C, 1);
+        P(projb, "attn.proj.bias", 1, C, 0, 0);
+        P(ln2w, "ln2.weight", 1, C, 0, 0);
+        P(ln2b, "ln2.bias", 1, C, 0, 0);
+        P(fcw, "mlp.fc.weight", 2, 4 * C, C, 1);
+        P(fcb, "mlp.fc.bias", 1, 4 * C, 0, 0);
+        P(fcprojw, "mlp.proj.weight", 2, C, 4 * C, 1);
+        P(fcprojb, "mlp.proj.bias", 1, C, 0, 0);
+#undef P
+    }
+    m->lnfw = add(t, "lnf.weight", 1, (size_t)C, 0, 0);
+    m->lnfb = add(t, "lnf.bias", 1, (size_t)C, 0, 0);
+
+    const size_t BT = (size_t)maxB * maxT, LBT = (size_t)L * BT;
+    const size_t sizes[] = {
+        BT * C,                          /* encoded */
+        LBT * C, LBT, LBT,               /* ln1, mean, rstd */
+        LBT * 3 * C,                     /* qkv */
+        LBT * C,                         /* atty */
+        (size_t)L * maxB * NH * maxT * maxT, /* att */
+        LBT * C, LBT * C,                /* attproj, res2 */
+        LBT * C, LBT, LBT,               /* ln2, mean, rstd */
+        LBT * 4 * C, LBT * 4 * C,        /* fch, fch_gelu */
+        LBT * C, LBT * C,                /* fcproj, res3 */
+        dropout > 0 ? LBT * C : 0,       /* mask1 */
+        dropout > 0 ? LBT * C : 0,       /* mask2 */
+        BT * C, BT, BT,                  /* lnf, mean, rstd */
+        BT * V,                          /* logits */
+    };
+    float **ptrs[] = {&m->encoded, &m->ln1, &m->ln1_mean, &m->ln1_rstd, &m->qkv, &m->atty,
+                      &m->att, &m->attproj, &m->res2, &m->ln2, &m->ln2_mean, &m->ln2_rstd,
+                      &m->fch, &m->fch_gelu, &m->fcproj, &m->res3, &m->mask1, &m->mask2,
+                      &m->lnf, &m->lnf_mean, &m->lnf_rstd, &m->logits};
+    const int n = (int)(sizeof sizes / sizeof sizes[0]);
+    for (int i = 0; i < n; i++)
+        m->nbuf += sizes[i];
+    m->buf = calloc(m->nbuf, sizeof(float));
+    m->dbuf = calloc(m->nbuf, sizeof(float));
+    m->scratch = calloc((size_t)maxT * maxT, sizeof(float));
+    if (!m->buf || !m->dbuf || !m->scratch) {
+        fprintf(stderr, "trainer: out of memory for GPT activations (%zu floats)\n", m->nbuf);
+        gpt_free(m);
+        return -1;
+    }
+    float *p = m->buf;
+    for (int i = 0; i < n; i++) {
+        *ptrs[i] = sizes[i] ? p : NULL;
+        p += sizes[i];
+    }
+    return 0;
+}
+
+void gpt_free(gpt *m)
+{
+    free(m->block);
+    free(m->buf);
+    free(m->dbuf);
+    free(m->scratch);
+    m->block = NULL;
+    m->buf = m->dbuf = m->scratch = NULL;
+}
+
+/* The gradient of an activation lives at the same offset in dbuf. */
+static float *D(const gpt *m, const float *act) { return m->dbuf + (act - m->buf); }
+
+static const float *W(const gpt *m, const float *params, int idx)
+{
+    return params + m->params.v[idx].offset;
+}
+
+void gpt_init(const gpt *m, float *params, uint32_t seed)
+{
+    const param_table *t = &m->params;
+    const float resid_std = 0.02f / sqrtf(2.0f * (float)m->L);
+    for (int i = 0; i < t->n; i++) {
+        const param_view *v = &t->v[i];
+        float *p = params + v->offset;
+        const char *name = v->name;
+        size_t len = strlen(name);
+        int is_weight_ln = strstr(name, "ln") && len > 7 && !strcmp(name + len - 7, ".weight");
+        if (v->ndim == 2) {
+            float std = (strstr(name, "attn.proj.weight") || strstr(name, "mlp.proj.weight"))
+                            ? resid_std
+                            : 0.02f;
+            rng_normals(seed, RNG_STREAM_GLOBAL, RNG_INIT, (uint32_t)i, 0, p, v->numel);
+            for (size_t j = 0; j < v->numel; j++)
+                p[j] *= std;
+        } else {
+            for (size_t j = 0; j < v->numel; j++)
+                p[j] = is_weight_ln ? 1.0f : 0.0f;
+        }
+    }
+}
+
+/* Layer l's block of an activation of `width` values per row. */
+static float *layer(float *base, int l, int BT, int width)
+{
+    return base + (size_t)l * BT * width;
+}
+
+static void make_mask(float *mask, size_t n, float p, const gpt_noise *noise, uint32_t site)
+{
+    rng_uniforms(noise->seed, noise->stream, RNG_DROPOUT, noise->counter, site, mask, n);
+    const float keep = 1.0f / (1.0f - p);
+    for (size_t i = 0; i < n; i++)
+        mask[i] = mask[i] >= p ? keep : 0.0f;
+}
+
+static void mul(float *x, const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] *= mask[i];
+}
+
+static void add_to(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8_t *targets,
+                 int B, int T, const gpt_noise *noise, double *seq_loss)
+{
+    const int C = m->C, V = m->V, BT = B * T;
+    const int drop = noise && m->dropout > 0.0f;
+    const float *wte = W(m, params, m->wte), *wpe = W(m, params, m->wpe);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *x = m->encoded + ((size_t)b * T + t) * C;
+            const float *te = wte + (size_t)tokens[b * T + t] * C, *pe = wpe + (size_t)t * C;
+            for (int i = 0; i < C; i++)
+                x[i] = te[i] + pe[i];
+        }
+    const float *residual = m->encoded;
+    for (int l = 0; l < m->L; l++) {
+        const gpt_block *k = &m->block[l];
+        float *ln1 = layer(m->ln1, l, BT, C), *qkv = layer(m->qkv, l, BT, 3 * C);
+        float *atty = layer(m->atty, l, BT, C), *attproj = layer(m->attproj, l, BT, C);
+        float *res2 = layer(m->res2, l, BT, C), *ln2 = layer(m->ln2, l, BT, C);
+        float *fch = layer(m->fch, l, BT, 4 * C), *fch_gelu = layer(m->fch_gelu, l, BT, 4 * C);
+        float *fcproj = layer(m->fcproj, l, BT, C), *res3 = layer(m->res3, l, BT, C);
+        float *att = m->att + (size_t)l * B * m->NH * T * T;
+        layernorm_forward(ln1, layer(m->ln1_mean, l, BT, 1), layer(m->ln1_rstd, l, BT, 1),
+                          residual, W(m, params, k->ln1w), W(m, params, k->ln1b), BT, C);
+        linear_forward(qkv, ln1, W(m, params, k->qkvw), W(m, params, k->qkvb), BT, C, 3 * C);
+        attention_forward(atty, att, qkv, B, T, C, m->NH);
+        linear_forward(attproj, atty, W(m, params, k->projw), W(m, params, k->projb), BT, C, C);
+        if (drop) {
+            float *mask = layer(m->mask1, l, BT, C);
+            make_mask(mask, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l));
+            mul(attproj, mask, (size_t)BT * C);
+        }
+        add_to(res2, residual, attproj, (size_t)BT * C);
+        layernorm_forward(ln2, layer(m->ln2_mean, l, BT, 1), layer(m->ln2_rstd, l, BT, 1), res2,
+                          W(m, params, k->ln2w), W(m, params, k->ln2b), BT, C);
+        linear_forward(fch, ln2, W(m, params, k->fcw), W(m, params, k->fcb), BT, C, 4 * C);
+        gelu_forward(fch_gelu, fch, (size_t)BT * 4 * C);
+        linear_forward(fcproj, fch_gelu, W(m, params, k->fcprojw), W(m, params, k->fcprojb), BT,
+                       4 * C, C);
+        if (drop) {
+            float *mask = layer(m->mask2, l, BT, C);
+            make_mask(mask, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l + 1));
+            mul(fcproj, mask, (size_t)BT * C);
+        }
+        add_to(res3, res2, fcproj, (size_t)BT * C);
+        residual = res3;
+    }
+    layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, residual, W(m, params, m->lnfw),
+                      W(m, params, m->lnfb), BT, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, V, C, 1.0f, m->lnf, C, wte, C, 0.0f,
+                m->logits, V);
+    if (!targets)
+        return;
+    for (int b = 0; b < B; b++) {
+        double loss = 0.0;
+        for (int t = 0; t < T; t++) {
+            float *row = m->logits + ((size_t)b * T + t) * V;
+            float mx = row[0];
+            for (int v = 1; v < V; v++)
+                mx = row[v] > mx ? row[v] : mx;
+            float sum = 0.0f;
+            for (int v = 0; v < V; v++) {
+                row[v] = expf(row[v] - mx);
+                sum += row[v];
+            }
+            const float inv = 1.0f / sum;
+            for (int v = 0; v < V; v++)
+                row[v] *= inv;
+            loss -= log((double)row[targets[b * T + t]]);
+        }
+        seq_loss[b] = loss;
+    }
+}
+
+static void copy_masked(float *out, const float *in, const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = mask ? in[i] * mask[i] : in[i];
+}
+
+static void accumulate(float *out, const float *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] += in[i];
+}
+
+void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *tokens,
+                  const uint8_t *targets, int B, int T, float scale)
+{
+    const int C = m->C, V = m->V, BT = B * T;
+    const int drop = m->dropout > 0.0f && m->mask1;
+    memset(m->dbuf, 0, m->nbuf * sizeof(float));
+    float *G = grads;
+#define GW(idx) (G + m->params.v[idx].offset)
+    /* cross-entropy: d logits = (p - onehot) * scale */
+    float *dlogits = D(m, m->logits);
+    for (int r = 0; r < BT; r++) {
+        const float *p = m->logits + (size_t)r * V;
+        float *d = dlogits + (size_t)r * V;
+        for (int v = 0; v < V; v++)
+            d[v] = scale * p[v];
+        d[targets[r]] -= scale;
+    }
+    const float *wte = W(m, params, m->wte);
+    float *dlnf = D(m, m->lnf);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, V, 1.0f, dlogits, V, wte, C,
+                1.0f, dlnf, C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, BT, 1.0f, dlogits, V, m->lnf, C,
+                1.0f, GW(m->wte), C);
+    const float *last = m->L ? layer(m->res3, m->L - 1, BT, C) : m->encoded;
+    layernorm_backward(D(m, last), GW(m->lnfw), GW(m->lnfb), dlnf, last, W(m, params, m->lnfw),
+                       m->lnf_mean, m->lnf_rstd, BT, C);
+    for (int l = m->L - 1; l >= 0; l--) {
+        const gpt_block *k = &m->block[l];
+        const float *residual = l ? layer(m->res3, l - 1, BT, C) : m->encoded;
+        float *ln1 = layer(m->ln1, l, BT, C), *qkv = layer(m->qkv, l, BT, 3 * C);
+        float *atty = layer(m->atty, l, BT, C), *attproj = layer(m->attproj, l, BT, C);
+        float *res2 = layer(m->res2, l, BT, C), *ln2 = layer(m->ln2, l, BT, C);
+        float *fch = layer(m->fch, l, BT, 4 * C), *fch_gelu = layer(m->fch_gelu, l, BT, 4 * C);
+        float *fcproj = layer(m->fcproj, l, BT, C), *res3 = layer(m->res3, l, BT, C);
+        float *att = m->att + (size_t)l * B * m->NH * T * T;
+        const size_t n = (size_t)BT * C;
+        /* res3 = res2 + fcproj */
+        float *dres3 = D(m, res3), *dres2 = D(m, res2), *dfcproj = D(m, fcproj);
+        copy_masked(dfcproj, dres3, drop ? layer(m->mask2, l, BT, C) : NULL, n);
+        accumulate(dres2, dres3, n);
+        linear_backward_params(GW(k->fcprojw), GW(k->fcprojb), dfcproj, fch_gelu, BT, 4 * C, C, 1);
+        linear_backward_input(D(m, fch_gelu), dfcproj, W(m, params, k->fcprojw), BT, 4 * C, C);
+        gelu_backward(D(m, fch), fch, D(m, fch_gelu), (size_t)BT * 4 * C);
+        linear_backward_params(GW(k->fcw), GW(k->fcb), D(m, fch), ln2, BT, C, 4 * C, 1);
+        linear_backward_input(D(m, ln2), D(m, fch), W(m, params, k->fcw), BT, C, 4 * C);
+        layernorm_backward(dres2, GW(k->ln2w), GW(k->ln2b), D(m, ln2), res2, W(m, params, k->ln2w),
+                           layer(m->ln2_mean, l, BT, 1), layer(m->ln2_rstd, l, BT, 1), BT, C);
+        /* res2 = residual + attproj */
+        float *dresidual = D(m, residual), *dattproj = D(m, attproj);
+        copy_masked(dattproj, dres2, drop ? layer(m->mask1, l, BT, C) : NULL, n);
+        accumulate(dresidual, dres2, n);
+        linear_backward_params(GW(k->projw), GW(k->projb), dattproj, atty, BT, C, C, 1);
+        linear_backward_input(D(m, atty), dattproj, W(m, params, k->projw), BT, C, C);
+        attention_backward(D(m, qkv), m->scratch, D(m, atty), qkv, att, B, T, C, m->NH);
+        linear_backward_params(GW(k->qkvw), GW(k->qkvb), D(m, qkv), ln1, BT, C, 3 * C, 1);
+        linear_backward_input(D(m, ln1), D(m, qkv), W(m, params, k->qkvw), BT, C, 3 * C);
+        layernorm_backward(dresidual, GW(k->ln1w), GW(k->ln1b), D(m, ln1), residual,
+                           W(m, params, k->ln1w), layer(m->ln1_mean, l, BT, 1),
+                           layer(m->ln1_rstd, l, BT, 1), BT, C);
+    }
+    /* embeddings: rows in a fixed order, so the sums are deterministic */
+    const float *denc = D(m, m->encoded);
+    float *dwte = GW(m->wte), *dwpe = GW(m->wpe);
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *d = denc + ((size_t)b * T + t) * C;
+            float *te = dwte + (size_t)tokens[b * T + t] * C, *pe = dwpe + (size_t)t * C;
+            for (int i = 0; i < C; i++) {
+                te[i] += d[i];
+                pe[i] += d[i];
+            }
+        }
+#undef GW
+}
+
+double gpt_flops_per_token(const gpt *m, int T)
+{
+    /* 6 per parameter (forward 2, backward 4) and 12 L T C for the attention
+     * scores and their use (PaLM's convention, causal mask not discounted);
+     * the position table is a lookup, so it is left out */
+    double n = (double)m->params.total - (double)m->params.v[m->wpe].numel;
+    return 6.0 * n + 12.0 * m->L * (double)T * m->C;
+}
