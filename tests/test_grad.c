@@ -194,6 +194,20 @@ START_TEST(vae_loss_known_value)
 }
 END_TEST
 
+/* The GELU's tanh against libm's over the range that matters. */
+START_TEST(tanh_accuracy)
+{
+    double worst = 0;
+    for (int i = -200000; i <= 200000; i++) {
+        float u = (float)i * 1e-4f;
+        worst = fmax(worst, fabs((double)tanh_poly(u) - tanh((double)u)));
+    }
+    ck_assert_msg(worst < 2.5e-7, "tanh_poly is off by %g", worst);
+    ck_assert_float_eq(tanh_poly(100.0f), 1.0f);
+    ck_assert_float_eq(tanh_poly(-100.0f), -1.0f);
+}
+END_TEST
+
 /* LayerNorm: f = sum(r * LN(x)) */
 enum { LN_N = 3, LN_C = 7 };
 static float nx[LN_N * LN_C], nw[LN_C], nb[LN_C], nr[LN_N * LN_C];
@@ -358,6 +372,7 @@ int main(void)
     tcase_add_test(tc, vae_gaussian_kl_weight);
     tcase_add_test(tc, vae_autoencoder);
     tcase_add_test(tc, vae_loss_known_value);
+    tcase_add_test(tc, tanh_accuracy);
     tcase_add_test(tc, layernorm);
     tcase_add_test(tc, causal_attention);
     tcase_add_test(tc, gpt_whole_model);

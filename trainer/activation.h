@@ -11,6 +11,9 @@ void relu_backward(float *dinp, const float *out, const float *dout, size_t n);
 /* In place: d becomes the gradient before the ReLU, given its output. */
 void relu_mask(float *d, const float *out, size_t n);
 
+/* tanh in plain float arithmetic (vectorizable), absolute error ~1e-7. */
+float tanh_poly(float u);
+
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);

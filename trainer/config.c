@@ -27,31 +27,35 @@ typedef struct {
 #define O(f) offsetof(config, f), sizeof(((config *)0)->f)
 static const opt_spec OPTS[] = {
     {"model", T_STR, O(model), "vae", TR, 0, 0, "vae or gpt"},
-    {"data", T_STR, O(data), "data/fmnist", TR | CMD_EVAL, 0, 0, "folder of shard files"},
+    {"data", T_STR, O(data), "data/fmnist", TR | CMD_EVAL, 0, 0,
+     "folder of shard files (gpt default data/kjv)"},
     {"run-dir", T_STR, O(run_dir), "runs/default", TR, 0, 0,
      "folder for checkpoint.h5 and the run's outputs"},
     {"resume", T_STR, O(resume), "", TR, 0, 0,
      "checkpoint to resume from; 'auto' = RUN_DIR/checkpoint.h5 if it exists"},
     {"checkpoint", T_STR, O(checkpoint), "", CMD_EVAL | CMD_SAMPLE, 0, 0,
      "checkpoint to evaluate or sample from"},
-    {"steps", T_LONG, O(steps), "0", TR, 0, 1e12, "optimizer steps in all (0: use --epochs)"},
+    {"steps", T_LONG, O(steps), "0", TR, 0, 1e12,
+     "optimizer steps in all (0: use --epochs; gpt default 600)"},
     {"epochs", T_DOUBLE, O(epochs), "10", TR, 0, 1e6, "passes over the training set"},
-    {"batch", T_INT, O(batch), "128", TR, 1, 1 << 20, "global batch (samples or sequences)"},
+    {"batch", T_INT, O(batch), "128", TR, 1, 1 << 20,
+     "global batch: samples, or sequences (gpt default 32)"},
     {"lanes", T_INT, O(lanes), "8", TR, 1, 4096,
      "fixed split of the global batch; -np must divide it"},
     {"micro-steps", T_INT, O(micro_steps), "1", TR, 1, 4096,
      "gradient accumulation: passes per optimizer step"},
     {"lr", T_DOUBLE, O(lr), "1e-3", TR, 1e-12, 10, "peak learning rate"},
     {"beta1", T_DOUBLE, O(beta1), "0.9", TR, 0, 0.999999, "Adam beta1"},
-    {"beta2", T_DOUBLE, O(beta2), "0.999", TR, 0, 0.99999999, "Adam beta2"},
+    {"beta2", T_DOUBLE, O(beta2), "0.999", TR, 0, 0.99999999, "Adam beta2 (gpt default 0.95)"},
     {"adam-eps", T_DOUBLE, O(adam_eps), "1e-8", TR, 1e-30, 1, "Adam epsilon"},
     {"weight-decay", T_DOUBLE, O(weight_decay), "0", TR, 0, 10,
-     "AdamW decoupled weight decay (matrices only)"},
+     "AdamW decoupled weight decay, matrices only (gpt default 0.1)"},
     {"grad-clip", T_DOUBLE, O(grad_clip), "0", TR, 0, 1e9,
-     "clip the global gradient norm to this (0: off)"},
-    {"warmup", T_INT, O(warmup), "0", TR, 0, 1e9, "linear warmup steps (then cosine decay)"},
+     "clip the global gradient norm to this, 0: off (gpt default 1)"},
+    {"warmup", T_INT, O(warmup), "0", TR, 0, 1e9,
+     "linear warmup steps, then cosine decay (gpt default 100)"},
     {"min-lr-frac", T_DOUBLE, O(min_lr_frac), "1", TR, 0, 1,
-     "cosine decay ends at this fraction of lr (1: constant lr)"},
+     "cosine decay ends at this fraction of lr, 1: constant (gpt default 0.1)"},
     {"seed", T_LONG, O(seed), "1", RUN, 0, 4294967295.0, "run seed (0 to 2^32-1)"},
     {"hidden", T_STR, O(hidden), "512,256", TR, 0, 0, "VAE encoder widths (decoder mirrors)"},
     {"latent", T_INT, O(latent), "32", TR, 1, 65536, "VAE latent size"},
@@ -368,6 +372,14 @@ static int one_of(const char *name, const char *v, const char *a, const char *b,
     return -1;
 }
 
+/* Defaults that differ for the language model (the gpt-kjv recipe). */
+static const char *const GPT_DEFAULTS[][2] = {
+    {"data", "data/kjv"}, {"batch", "32"},         {"steps", "600"},
+    {"beta2", "0.95"},    {"weight-decay", "0.1"}, {"grad-clip", "1"},
+    {"warmup", "100"},    {"min-lr-frac", "0.1"},  {"log-every", "25"},
+    {"eval-every", "100"},
+};
+
 int config_build(config *c, enum command cmd, const cfg_list *const *layers, int nlayers,
                  int loud)
 {
@@ -375,6 +387,15 @@ int config_build(config *c, enum command cmd, const cfg_list *const *layers, int
     for (int i = 0; i < NOPTS; i++)
         if (set_value(c, &OPTS[i], OPTS[i].def, loud) != 0)
             return -1;
+    const char *model = "vae";
+    for (int l = 0; l < nlayers; l++)
+        for (int i = 0; i < layers[l]->n; i++)
+            if (!strcmp(layers[l]->e[i].key, "model"))
+                model = layers[l]->e[i].value;
+    if (!strcmp(model, "gpt"))
+        for (size_t i = 0; i < sizeof GPT_DEFAULTS / sizeof GPT_DEFAULTS[0]; i++)
+            if (set_value(c, find_opt(GPT_DEFAULTS[i][0]), GPT_DEFAULTS[i][1], loud) != 0)
+                return -1;
     for (int l = 0; l < nlayers; l++)
         for (int i = 0; i < layers[l]->n; i++) {
             const opt_spec *o = find_opt(layers[l]->e[i].key);
@@ -406,6 +427,12 @@ int config_build(config *c, enum command cmd, const cfg_list *const *layers, int
                 fprintf(stderr,
                         "trainer: --micro-steps %d does not divide the per-lane batch %d (batch %d / lanes %d)\n",
                         c->micro_steps, c->batch / c->lanes, c->batch, c->lanes);
+            return -1;
+        }
+        if (!strcmp(c->model, "vae") && c->micro_steps != 1) {
+            if (loud)
+                fprintf(stderr, "trainer: --micro-steps %d: the vae takes its whole batch at once (1)\n",
+                        c->micro_steps);
             return -1;
         }
         if (!strcmp(c->model, "gpt") && c->dim % c->heads != 0) {

@@ -20,13 +20,13 @@ static int append(uint8_t **buf, size_t *n, size_t sample_bytes, const shard *s)
     return 0;
 }
 
-/* Reads one image shard and checks its image shape against the first. */
-static int read_shard(const char *dir, const char *split, int index, int count, size_t *h,
-                      size_t *w, shard *s)
+/* Reads one shard and checks its sample shape against the first. */
+static int read_shard(const char *dir, const char *split, int index, int count,
+                      enum shard_kind kind, size_t *h, size_t *w, shard *s)
 {
     char path[4096];
     shard_path(path, sizeof path, dir, split, index);
-    if (shard_read(path, SHARD_IMAGES, index, count, s) != 0)
+    if (shard_read(path, kind, index, count, s) != 0)
         return -1;
     if (*h == 0) {
         *h = s->h;
@@ -41,7 +41,8 @@ static int read_shard(const char *dir, const char *split, int index, int count, 
 }
 
 int lane_data_load(lane_data *lanes, const int *lane_ids, int nlocal, int nlanes,
-                   const char *dir, const char *split, int nshards, size_t *h, size_t *w)
+                   const char *dir, const char *split, int nshards, enum shard_kind kind,
+                   size_t *h, size_t *w)
 {
     memset(lanes, 0, (size_t)nlocal * sizeof *lanes);
     for (int l = 0; l < nlocal; l++) {
@@ -50,7 +51,7 @@ int lane_data_load(lane_data *lanes, const int *lane_ids, int nlocal, int nlanes
         d->perm_epoch = -1;
         for (int k = d->lane; k < nshards; k += nlanes) {
             shard s;
-            if (read_shard(dir, split, k, nshards, h, w, &s) != 0)
+            if (read_shard(dir, split, k, nshards, kind, h, w, &s) != 0)
                 return -1;
             d->sample_bytes = s.h * s.w;
             int rc = append(&d->data, &d->n, d->sample_bytes, &s);
@@ -89,13 +90,13 @@ uint32_t lane_sample(lane_data *d, uint32_t seed, uint64_t position)
     return d->perm[position % d->n];
 }
 
-int split_data_load(split_data *sd, const char *dir, const char *split, int nshards, int rank,
-                    int np, size_t *h, size_t *w)
+int split_data_load(split_data *sd, const char *dir, const char *split, int nshards,
+                    enum shard_kind kind, int rank, int np, size_t *h, size_t *w)
 {
     memset(sd, 0, sizeof *sd);
     for (int k = rank; k < nshards; k += np) {
         shard s;
-        if (read_shard(dir, split, k, nshards, h, w, &s) != 0)
+        if (read_shard(dir, split, k, nshards, kind, h, w, &s) != 0)
             return -1;
         size_t before = sd->n;
         sd->sample_bytes = s.h * s.w;

@@ -337,3 +337,68 @@ double gpt_flops_per_token(const gpt *m, int T)
     double n = (double)m->params.total - (double)m->params.v[m->wpe].numel;
     return 6.0 * n + 12.0 * m->L * (double)T * m->C;
 }
+
+/* The next byte from one row of logits: temperature, then top-k, then a
+ * draw from the (seed, RNG_SAMPLE, position) stream through the
+ * cumulative distribution in byte order. */
+static uint8_t pick(const float *logits, int V, float temperature, int top_k, uint32_t seed,
+                    uint32_t position)
+{
+    float p[256];
+    float cut = -INFINITY;
+    if (top_k > 0 && top_k < V) {
+        float sorted[256];
+        memcpy(sorted, logits, sizeof(float) * V);
+        /* partial selection sort: the k-th largest */
+        for (int i = 0; i < top_k; i++)
+            for (int j = i + 1; j < V; j++)
+                if (sorted[j] > sorted[i]) {
+                    float t = sorted[i];
+                    sorted[i] = sorted[j];
+                    sorted[j] = t;
+                }
+        cut = sorted[top_k - 1];
+    }
+    float mx = -INFINITY;
+    for (int v = 0; v < V; v++)
+        if (logits[v] >= cut && logits[v] > mx)
+            mx = logits[v];
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) {
+        p[v] = logits[v] >= cut ? expf((logits[v] - mx) / temperature) : 0.0f;
+        sum += p[v];
+    }
+    uint32_t w[4];
+    rng_block(seed, RNG_STREAM_GLOBAL, RNG_SAMPLE, position, 0, 0, w);
+    double u = ((double)w[0] + 0.5) / 4294967296.0 * sum, acc = 0.0;
+    int last = 0;
+    for (int v = 0; v < V; v++) {
+        if (p[v] <= 0.0f)
+            continue;
+        acc += p[v];
+        last = v;
+        if (u < acc)
+            return (uint8_t)v;
+    }
+    return (uint8_t)last;
+}
+
+int gpt_sample(gpt *m, const float *params, const uint8_t *prompt, int plen, int n,
+               float temperature, int top_k, uint32_t seed, uint8_t *out)
+{
+    if (plen == 0) {
+        out[0] = '\n';
+        plen = 1;
+    } else {
+        memcpy(out, prompt, (size_t)plen);
+    }
+    for (int i = 0; i < n; i++) {
+        int len = plen + i;
+        int T = len < m->maxT ? len : m->maxT;
+        const uint8_t *ctx = out + len - T;
+        gpt_forward(m, params, ctx, NULL, 1, T, NULL, NULL);
+        out[len] = pick(m->logits + (size_t)(T - 1) * m->V, m->V, temperature, top_k, seed,
+                        (uint32_t)len);
+    }
+    return plen + n;
+}

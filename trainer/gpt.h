@@ -59,6 +59,13 @@ void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8
 void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *tokens,
                   const uint8_t *targets, int B, int T, float scale);
 
+/* Continues prompt (plen bytes; an empty prompt starts from a newline) by
+ * n bytes into out (room for plen + 1 + n), one forward pass over the last
+ * maxT bytes per new byte. The same seed gives the same text. Returns the
+ * length written. */
+int gpt_sample(gpt *m, const float *params, const uint8_t *prompt, int plen, int n,
+               float temperature, int top_k, uint32_t seed, uint8_t *out);
+
 /* Model FLOPs of training on one token: 6 per parameter plus attention. */
 double gpt_flops_per_token(const gpt *m, int T);
 

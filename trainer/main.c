@@ -1,4 +1,4 @@
-/* trainer: one program, subcommands prepare, train, eval. */
+/* trainer: one program, subcommands prepare, train, eval, sample. */
 #include "comm/comm.h"
 #include "train.h"
 #include "util.h"
@@ -14,7 +14,8 @@ static void usage(FILE *f)
             "commands:\n"
             "  prepare   turn Fashion-MNIST IDX files or a text file into HDF5 shards\n"
             "  train     train a model data-parallel (run under mpirun)\n"
-            "  eval      evaluate a checkpoint on the test split\n"
+            "  eval      evaluate a checkpoint (VAE: test ELBO; GPT: validation loss)\n"
+            "  sample    continue a prompt with a GPT checkpoint\n"
             "\n"
             "  trainer COMMAND --help   lists the command's options\n"
             "  trainer --version        prints the version\n");
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
         run = cmd_train;
     else if (!strcmp(cmd, "eval"))
         run = cmd_eval;
+    else if (!strcmp(cmd, "sample"))
+        run = cmd_sample;
     if (!run) {
         fprintf(stderr, "trainer: unknown command \"%s\" (try trainer --help)\n", cmd);
         return EXIT_BAD_INPUT;

@@ -1,13 +1,13 @@
-/* The train and eval commands: data-parallel training over lanes.
+/* The train, eval and sample commands: data-parallel training over lanes.
  *
- * Every rank holds the same parameters. The global batch of B samples is
- * split into G lanes of B / G samples; rank r holds lanes r, r + np, ...
- * Each rank runs forward and backward over all its lanes' rows at once, but
- * forms the parameter gradient of each lane separately (same shapes whatever
- * -np is), and the lane gradients are summed over all ranks in an order-free
- * way (comm/allreduce.c). So the parameters after N steps are the same bits
- * for any -np that divides G. --reduce fast instead forms one gradient per
- * rank and sums floats with MPI: faster, not reproducible across -np. */
+ * Every rank holds the same parameters. The global batch is split into G
+ * lanes; rank r holds lanes r, r + np, ... With --reduce exact each lane's
+ * forward and backward passes run alone, so every computation has the same
+ * shapes whatever -np is, and the lane gradients are summed over all ranks
+ * in an order-free way (comm/allreduce.c): the parameters after N steps are
+ * the same bits for any -np that divides G. --reduce fast runs all of a
+ * rank's rows at once and sums floats with MPI: faster, reproducible only for
+ * the same -np. The models (vae.c, gpt.c) never see ranks or lanes. */
 #include "train.h"
 
 #include "adamw.h"
@@ -18,6 +18,7 @@
 #include "io/shards.h"
 #include "philox.h"
 #include "util.h"
+#include "gpt.h"
 #include "vae.h"
 
 #include <cblas.h>
@@ -38,23 +39,32 @@ static void on_stop_signal(int sig) { g_stop_signal = sig; }
 typedef struct {
     config cfg;
     int rank, np, loud;
-    int nlanes, nlocal, lane_rows, rows;
+    int is_gpt;
+    int nlanes, nlocal;
+    int lane_rows;  /* samples (VAE) or sequences (GPT) per lane per step */
+    int micro_rows; /* per lane per micro-step */
+    int rows;       /* rows per model call: micro_rows (exact), nlocal * micro_rows (fast) */
+    int T;          /* GPT context */
     int *lane_ids;
     int exact;
-    vae model;
+    vae vm;
+    gpt gm;
+    const param_table *pt;
     float *params, *grad, *adam_m, *adam_v;
-    float *lane_grad; /* one lane's gradient (exact), or the rank's (fast) */
+    float *lane_grad; /* exact: one lane's gradient */
     lane_sum sum;     /* exact: the order-free sum of lane gradients */
     double *acc;
     int32_t *exps;
     float *bucket_max;
     size_t *bucket_off;
     lane_data *lanes;
-    split_data test;
+    split_data test; /* VAE: this rank's test shards; GPT: the whole val split */
     size_t n_train, n_test, in;
-    float *x, *eps;
+    float *x, *eps;     /* VAE batch */
+    uint8_t *tok, *tgt; /* GPT batch */
     double *row_loss, *lane_loss;
     long step, total_steps;
+    double flops_per_token, peak_flops;
 } run;
 
 /* Every rank calls this with its own verdict; all return the worst. */
@@ -108,7 +118,7 @@ static int write_checkpoint(run *r)
         meta.world_size = r->np;
         meta.lanes = r->nlanes;
         if (r->exact) {
-            meta.nexps = r->model.params.n;
+            meta.nexps = r->pt->n;
             memcpy(meta.exps, r->exps, (size_t)meta.nexps * sizeof *meta.exps);
         }
         cfg_list l = {0};
@@ -118,10 +128,10 @@ static int write_checkpoint(run *r)
             snprintf(kv[i].key, sizeof kv[i].key, "%s", l.e[i].key);
             snprintf(kv[i].value, sizeof kv[i].value, "%s", l.e[i].value);
         }
-        ckpt_tensor *t = xcalloc((size_t)r->model.params.n, sizeof *t, "tensor list");
-        build_tensor_list(&r->model.params, t);
+        ckpt_tensor *t = xcalloc((size_t)r->pt->n, sizeof *t, "tensor list");
+        build_tensor_list(r->pt, t);
         float *bufs[3] = {r->params, r->adam_m, r->adam_v};
-        failed = checkpoint_write(path, &meta, kv, l.n, t, r->model.params.n, GROUPS, bufs, 3) != 0;
+        failed = checkpoint_write(path, &meta, kv, l.n, t, r->pt->n, GROUPS, bufs, 3) != 0;
         free(t);
         free(kv);
         cfg_list_free(&l);
@@ -155,15 +165,15 @@ static int read_checkpoint_tensors(run *r, const char *path, const ckpt_meta *me
 {
     int failed = 0;
     if (r->rank == 0) {
-        ckpt_tensor *t = xcalloc((size_t)r->model.params.n, sizeof *t, "tensor list");
-        build_tensor_list(&r->model.params, t);
+        ckpt_tensor *t = xcalloc((size_t)r->pt->n, sizeof *t, "tensor list");
+        build_tensor_list(r->pt, t);
         float *bufs[3] = {r->params, r->adam_m, r->adam_v};
-        failed = checkpoint_read_tensors(path, meta, t, r->model.params.n, GROUPS, bufs, 3) != 0;
+        failed = checkpoint_read_tensors(path, meta, t, r->pt->n, GROUPS, bufs, 3) != 0;
         free(t);
     }
     if (agree(failed))
         return -1;
-    size_t bytes = r->model.params.total * sizeof(float);
+    size_t bytes = r->pt->total * sizeof(float);
     comm_bcast_bytes(r->params, bytes, 0);
     comm_bcast_bytes(r->adam_m, bytes, 0);
     comm_bcast_bytes(r->adam_v, bytes, 0);
@@ -173,37 +183,55 @@ static int read_checkpoint_tensors(run *r, const char *path, const ckpt_meta *me
 static int build_model(run *r)
 {
     const config *c = &r->cfg;
-    int failed = vae_build(&r->model, (int)r->in, c->hidden_sizes, c->nhidden, c->latent,
+    int failed;
+    if (r->is_gpt) {
+        failed = gpt_build(&r->gm, 256, c->ctx, c->dim, c->layers, c->heads, (float)c->dropout,
+                           r->rows) != 0;
+        r->pt = &r->gm.params;
+    } else {
+        failed = vae_build(&r->vm, (int)r->in, c->hidden_sizes, c->nhidden, c->latent,
                            strcmp(c->likelihood, "gaussian") ? LIK_BERNOULLI : LIK_GAUSSIAN,
                            (float)c->kl_weight, c->autoencoder, r->rows) != 0;
+        r->pt = &r->vm.params;
+    }
     if (agree(failed))
         return -1;
-    size_t P = r->model.params.total;
+    size_t P = r->pt->total;
     r->params = xcalloc(P, sizeof(float), "parameters");
     r->grad = xcalloc(P, sizeof(float), "gradients");
     r->adam_m = xcalloc(P, sizeof(float), "Adam moments");
     r->adam_v = xcalloc(P, sizeof(float), "Adam moments");
     r->lane_grad = xcalloc(P, sizeof(float), "lane gradient");
-    const int nb = r->model.params.n;
+    const int nb = r->pt->n;
     r->bucket_off = xcalloc((size_t)nb + 1, sizeof(size_t), "buckets");
-    params_bucket_offsets(&r->model.params, r->bucket_off);
+    params_bucket_offsets(r->pt, r->bucket_off);
     if (r->exact) {
         r->acc = xcalloc(P, sizeof(double), "reduction buffer");
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
         r->bucket_max = xcalloc((size_t)nb + 1, sizeof(float), "buckets");
         lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->acc, r->exps, r->bucket_max);
     }
-    r->x = xcalloc((size_t)r->rows * r->in, sizeof(float), "batch");
-    r->eps = xcalloc((size_t)r->rows * c->latent, sizeof(float), "eps");
+    if (r->is_gpt) {
+        r->tok = xcalloc((size_t)r->rows * r->T, 1, "batch");
+        r->tgt = xcalloc((size_t)r->rows * r->T, 1, "batch");
+        gpt_init(&r->gm, r->params, (uint32_t)c->seed);
+        r->flops_per_token = gpt_flops_per_token(&r->gm, r->T);
+    } else {
+        r->x = xcalloc((size_t)r->rows * r->in, sizeof(float), "batch");
+        r->eps = xcalloc((size_t)r->rows * c->latent, sizeof(float), "eps");
+        vae_init(&r->vm, r->params, (uint32_t)c->seed);
+    }
     r->row_loss = xcalloc((size_t)r->rows, sizeof(double), "losses");
     r->lane_loss = xcalloc((size_t)r->nlanes + 1, sizeof(double), "losses");
-    vae_init(&r->model, r->params, (uint32_t)c->seed);
     return 0;
 }
 
 static void free_run(run *r)
 {
-    vae_free(&r->model);
+    if (r->is_gpt)
+        gpt_free(&r->gm);
+    else
+        vae_free(&r->vm);
     free(r->params);
     free(r->grad);
     free(r->adam_m);
@@ -215,6 +243,8 @@ static void free_run(run *r)
     free(r->bucket_off);
     free(r->x);
     free(r->eps);
+    free(r->tok);
+    free(r->tgt);
     free(r->row_loss);
     free(r->lane_loss);
     if (r->lanes)
@@ -238,60 +268,74 @@ static int split_shard_count(const run *r, const char *split)
     return k;
 }
 
-/* Shard checks every rank makes alike, then each rank loads its own files. */
+/* Shard checks every rank makes alike, then each rank loads its own files:
+ * its lanes' train shards, and its test shards (VAE) or the whole
+ * validation split (GPT: small, and every rank draws windows from it). */
 static int load_data(run *r, int need_train)
 {
     const config *c = &r->cfg;
+    const enum shard_kind kind = r->is_gpt ? SHARD_TOKENS : SHARD_IMAGES;
+    const char *eval_split = r->is_gpt ? "val" : "test";
     int ktrain = need_train ? split_shard_count(r, "train") : 0;
     if (ktrain < 0)
         return -1;
-    int ktest = split_shard_count(r, "test");
+    int ktest = split_shard_count(r, eval_split);
     if (ktest < 0)
         return -1;
-    int bad = 0;
     if (need_train && ktrain < r->np) {
         if (r->loud)
             fprintf(stderr, "trainer: %s: %d train shards for %d ranks: need at least one per rank\n",
                     c->data, ktrain, r->np);
-        bad = 1;
-    } else if (need_train && ktrain < r->nlanes) {
+        return -1;
+    }
+    if (need_train && ktrain < r->nlanes) {
         if (r->loud)
             fprintf(stderr,
                     "trainer: %s: %d train shards for %d lanes: need at least one per lane (--lanes)\n",
                     c->data, ktrain, r->nlanes);
-        bad = 1;
-    }
-    if (bad)
         return -1;
+    }
     size_t h = 0, w = 0;
     int failed = 0;
     if (need_train) {
         r->lanes = xcalloc((size_t)r->nlocal, sizeof *r->lanes, "lanes");
         failed = lane_data_load(r->lanes, r->lane_ids, r->nlocal, r->nlanes, c->data, "train",
-                                ktrain, &h, &w) != 0;
+                                ktrain, kind, &h, &w) != 0;
     }
     if (!failed)
-        failed = split_data_load(&r->test, c->data, "test", ktest, r->rank, r->np, &h, &w) != 0;
+        failed = split_data_load(&r->test, c->data, eval_split, ktest, kind,
+                                 r->is_gpt ? 0 : r->rank, r->is_gpt ? 1 : r->np, &h, &w) != 0;
+    for (int l = 0; !failed && r->is_gpt && need_train && l < r->nlocal; l++)
+        if (r->lanes[l].n < (size_t)r->T + 1) {
+            fprintf(stderr, "trainer: %s: lane %d has %zu bytes, fewer than --ctx %d + 1\n",
+                    c->data, r->lanes[l].lane, r->lanes[l].n, r->T);
+            failed = 1;
+        }
+    if (!failed && r->is_gpt && r->test.n < (size_t)r->T + 1) {
+        fprintf(stderr, "trainer: %s: the validation split has %zu bytes, fewer than --ctx %d + 1\n",
+                c->data, r->test.n, r->T);
+        failed = 1;
+    }
     if (agree(failed))
         return -1;
-    /* every rank must see the same image size; a rank that loaded nothing
+    /* every rank must see the same sample size; a rank that loaded nothing
      * (more ranks than test shards) takes no part */
     int in = (int)(h * w);
     int hi = comm_max_int(in);
     int lo = -comm_max_int(in ? -in : -hi);
     if (hi != lo) {
         if (r->loud)
-            fprintf(stderr, "trainer: %s: shards hold images of different sizes (%d and %d pixels)\n",
+            fprintf(stderr, "trainer: %s: shards hold samples of different sizes (%d and %d)\n",
                     c->data, lo, hi);
         return -1;
     }
     r->in = (size_t)hi;
-    double counts[2] = {0, (double)r->test.n};
+    double counts[2] = {0, r->is_gpt ? 0.0 : (double)r->test.n};
     for (int l = 0; l < r->nlocal && need_train; l++)
         counts[0] += (double)r->lanes[l].n;
     comm_sum_double(counts, 2);
     r->n_train = (size_t)counts[0];
-    r->n_test = (size_t)counts[1];
+    r->n_test = r->is_gpt ? r->test.n : (size_t)counts[1];
     return 0;
 }
 
@@ -301,11 +345,38 @@ static void fill_pixels(float *dst, const uint8_t *src, size_t n)
         dst[i] = (float)src[i] * (1.0f / 255.0f);
 }
 
+/* A window of T + 1 bytes: inputs and next-byte targets. */
+static void fill_window(uint8_t *tok, uint8_t *tgt, const uint8_t *src, int T)
+{
+    memcpy(tok, src, (size_t)T);
+    memcpy(tgt, src + 1, (size_t)T);
+}
+
+/* VAE: the test negative ELBO in nats per image, over the whole test split.
+ * GPT: the validation loss in nats per byte over a fixed set of windows. */
 static double evaluate(run *r)
 {
-    const int L = r->cfg.latent;
     const uint32_t seed = (uint32_t)r->cfg.seed;
     double sum = 0.0;
+    if (r->is_gpt) {
+        const int T = r->T, W = r->cfg.val_windows;
+        int R = 0;
+        for (int i = r->rank; i < W; i += r->np) {
+            uint32_t w[4];
+            rng_block(seed, RNG_STREAM_GLOBAL, RNG_EVAL, (uint32_t)i, 0, 0, w);
+            size_t off = rng_below(w[0], (uint32_t)(r->test.n - (size_t)T));
+            fill_window(r->tok + (size_t)R * T, r->tgt + (size_t)R * T, r->test.data + off, T);
+            if (++R == r->rows || i + r->np >= W) {
+                gpt_forward(&r->gm, r->params, r->tok, r->tgt, R, T, NULL, r->row_loss);
+                for (int j = 0; j < R; j++)
+                    sum += r->row_loss[j];
+                R = 0;
+            }
+        }
+        comm_sum_double(&sum, 1);
+        return sum / ((double)W * T);
+    }
+    const int L = r->cfg.latent;
     for (size_t i0 = 0; i0 < r->test.n; i0 += (size_t)r->rows) {
         int R = (int)(r->test.n - i0 < (size_t)r->rows ? r->test.n - i0 : (size_t)r->rows);
         for (int j = 0; j < R; j++) {
@@ -314,7 +385,7 @@ static double evaluate(run *r)
             rng_normals(seed, RNG_STREAM_GLOBAL, RNG_EVAL, r->test.shard_of[i], r->test.index_in[i],
                         r->eps + (size_t)j * L, (size_t)L);
         }
-        vae_forward(&r->model, r->params, r->x, r->eps, R, r->row_loss);
+        vae_forward(&r->vm, r->params, r->x, r->eps, R, r->row_loss);
         for (int j = 0; j < R; j++)
             sum += r->row_loss[j];
     }
@@ -322,77 +393,177 @@ static double evaluate(run *r)
     return sum / (double)r->n_test;
 }
 
-/* One optimizer step; returns the mean loss of the global batch. Sets *stop
- * when any rank has been asked to stop. */
-static double train_step(run *r, int *stop)
+/* The inputs of lane l's rows for micro-step m, at batch row `at`. */
+static void fill_lane(run *r, int l, int m, int at)
 {
     const config *c = &r->cfg;
-    const int L = c->latent, b = r->lane_rows;
     const uint32_t seed = (uint32_t)c->seed;
-    for (int l = 0; l < r->nlocal; l++) {
-        lane_data *d = &r->lanes[l];
-        for (int j = 0; j < b; j++) {
-            int row = l * b + j;
-            uint64_t pos = (uint64_t)r->step * (uint64_t)b + (uint64_t)j;
+    lane_data *d = &r->lanes[l];
+    for (int j = 0; j < r->micro_rows; j++) {
+        const int row = at + j, s = m * r->micro_rows + j; /* s: row within the lane's step */
+        if (r->is_gpt) {
+            uint32_t w[4];
+            rng_block(seed, (uint32_t)d->lane, RNG_WINDOW, (uint32_t)r->step, (uint32_t)s, 0, w);
+            size_t off = rng_below(w[0], (uint32_t)(d->n - (size_t)r->T));
+            fill_window(r->tok + (size_t)row * r->T, r->tgt + (size_t)row * r->T, d->data + off,
+                        r->T);
+        } else {
+            uint64_t pos = (uint64_t)r->step * (uint64_t)r->lane_rows + (uint64_t)s;
             uint32_t idx = lane_sample(d, seed, pos);
             fill_pixels(r->x + (size_t)row * r->in, d->data + (size_t)idx * d->sample_bytes, r->in);
-            rng_normals(seed, (uint32_t)d->lane, RNG_EPS, (uint32_t)r->step, (uint32_t)j,
-                        r->eps + (size_t)row * L, (size_t)L);
+            rng_normals(seed, (uint32_t)d->lane, RNG_EPS, (uint32_t)r->step, (uint32_t)s,
+                        r->eps + (size_t)row * c->latent, (size_t)c->latent);
         }
     }
-    size_t P = r->model.params.total;
-    const float scale = 1.0f / (float)c->batch;
+}
+
+/* Forward and backward over R batch rows; GPT accumulates into grad, the
+ * VAE (one micro-step only) writes it. Returns the rows' summed loss. */
+static double forward_backward(run *r, float *grad, int R, const gpt_noise *noise)
+{
+    const config *c = &r->cfg;
+    if (r->is_gpt) {
+        gpt_forward(&r->gm, r->params, r->tok, r->tgt, R, r->T, noise, r->row_loss);
+        gpt_backward(&r->gm, r->params, grad, r->tok, r->tgt, R, r->T,
+                     1.0f / ((float)c->batch * (float)r->T));
+    } else {
+        vae_forward(&r->vm, r->params, r->x, r->eps, R, r->row_loss);
+        vae_backward(&r->vm, r->params, grad, r->x, r->eps, R, 1.0f / (float)c->batch);
+    }
+    double s = 0.0;
+    for (int j = 0; j < R; j++)
+        s += r->row_loss[j];
+    return s;
+}
+
+/* The learning rate of the update that ends step `step` (0-based): linear
+ * warmup over --warmup steps, then a cosine from lr down to min_lr_frac * lr
+ * at the last step (constant when min_lr_frac is 1). */
+static double learning_rate(const config *c, long step, long total)
+{
+    double t = (double)step + 1.0;
+    if (c->warmup > 0 && t <= c->warmup)
+        return c->lr * t / c->warmup;
+    double span = (double)(total - c->warmup);
+    double progress = span > 0 ? (t - c->warmup) / span : 1.0;
+    progress = progress > 1.0 ? 1.0 : progress;
+    double lo = c->lr * c->min_lr_frac;
+    return lo + 0.5 * (1.0 + cos(M_PI * progress)) * (c->lr - lo);
+}
+
+/* One optimizer step; returns the mean loss of the global batch (nats per
+ * image, or per byte). Sets *stop when any rank has been asked to stop. */
+static double train_step(run *r, int *stop, double *grad_norm, double *lr_used)
+{
+    const config *c = &r->cfg;
+    const size_t P = r->pt->total;
+    const int M = c->micro_steps;
+    memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
     if (r->exact) {
-        /* every lane alone, so every BLAS call has the same shape for any
-         * -np (OpenBLAS results for a row can depend on the rows beside
-         * it), and each lane's gradient goes into the order-free sum */
         do {
             lane_sum_begin(&r->sum);
             for (int l = 0; l < r->nlocal; l++) {
-                const size_t row0 = (size_t)l * b;
-                vae_forward(&r->model, r->params, r->x + row0 * r->in, r->eps + row0 * L, b,
-                            r->row_loss + row0);
-                vae_backward(&r->model, r->params, r->lane_grad, r->x + row0 * r->in,
-                             r->eps + row0 * L, b, scale);
+                double loss = 0.0;
+                if (r->is_gpt)
+                    memset(r->lane_grad, 0, P * sizeof(float));
+                for (int m = 0; m < M; m++) {
+                    gpt_noise noise = {(uint32_t)c->seed, (uint32_t)r->lane_ids[l],
+                                       (uint32_t)(r->step * M + m)};
+                    fill_lane(r, l, m, 0);
+                    loss += forward_backward(r, r->lane_grad, r->micro_rows, &noise);
+                }
+                r->lane_loss[r->lane_ids[l]] = loss;
                 lane_sum_add(&r->sum, r->lane_grad);
             }
         } while (lane_sum_end(&r->sum, r->grad) == LANE_SUM_AGAIN);
     } else {
-        vae_forward(&r->model, r->params, r->x, r->eps, r->rows, r->row_loss);
-        vae_backward(&r->model, r->params, r->grad, r->x, r->eps, r->rows, scale);
+        if (r->is_gpt)
+            memset(r->grad, 0, P * sizeof(float));
+        for (int m = 0; m < M; m++) {
+            for (int l = 0; l < r->nlocal; l++)
+                fill_lane(r, l, m, l * r->micro_rows);
+            gpt_noise noise = {(uint32_t)c->seed, RNG_STREAM_GLOBAL - 1 - (uint32_t)r->rank,
+                               (uint32_t)(r->step * M + m)};
+            forward_backward(r, r->grad, r->rows, &noise);
+            for (int l = 0; l < r->nlocal; l++)
+                for (int j = 0; j < r->micro_rows; j++)
+                    r->lane_loss[r->lane_ids[l]] += r->row_loss[l * r->micro_rows + j];
+        }
         comm_sum_float(r->grad, P);
     }
-
     /* lane losses: each slot has one contributor, so the sum is exact; the
      * last slot carries the stop requests */
-    memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
-    for (int l = 0; l < r->nlocal; l++) {
-        double s = 0.0;
-        for (int j = 0; j < b; j++)
-            s += r->row_loss[l * b + j];
-        r->lane_loss[r->lane_ids[l]] = s;
-    }
     r->lane_loss[r->nlanes] = g_stop_signal ? 1.0 : 0.0;
     comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
     *stop = r->lane_loss[r->nlanes] > 0.0;
 
+    /* the global gradient norm, in a fixed order: the same on every rank */
+    double norm2 = 0.0;
+    for (size_t i = 0; i < P; i++)
+        norm2 += (double)r->grad[i] * r->grad[i];
+    *grad_norm = sqrt(norm2);
+    if (c->grad_clip > 0 && *grad_norm > c->grad_clip) {
+        const float k = (float)(c->grad_clip / *grad_norm);
+        for (size_t i = 0; i < P; i++)
+            r->grad[i] *= k;
+    }
+    *lr_used = learning_rate(c, r->step, r->total_steps);
     r->step++;
-    adamw_hparams h = {(float)c->lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+    adamw_hparams h = {(float)*lr_used, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                        (float)c->weight_decay};
-    for (int i = 0; i < r->model.params.n; i++) {
-        const param_view *v = &r->model.params.v[i];
+    for (int i = 0; i < r->pt->n; i++) {
+        const param_view *v = &r->pt->v[i];
         adamw_update(r->params + v->offset, r->grad + v->offset, r->adam_m + v->offset,
                      r->adam_v + v->offset, v->numel, &h, r->step, v->decay);
     }
     double loss = 0.0;
     for (int l = 0; l < r->nlanes; l++)
         loss += r->lane_loss[l];
-    return loss / c->batch;
+    return loss / ((double)c->batch * (r->is_gpt ? r->T : 1));
+}
+
+/* The sgemm rate of all ranks at once, in FLOP/s: the denominator of the
+ * model FLOPs utilisation. Every rank multiplies matrices of this model's
+ * shapes (rows x width x 4 width) on its own BLAS threads for a quarter of a
+ * second, at the same time, and the rates are added. */
+static double measure_peak(const run *r)
+{
+    const int M = r->rows * r->T, N = 4 * r->cfg.dim, K = r->cfg.dim;
+    float *a = xcalloc((size_t)M * K, sizeof(float), "sgemm probe");
+    float *b = xcalloc((size_t)N * K, sizeof(float), "sgemm probe");
+    float *c = xcalloc((size_t)M * N, sizeof(float), "sgemm probe");
+    comm_barrier();
+    double t0 = now_seconds(), t = 0;
+    long reps = 0;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+        reps++;
+        t = now_seconds() - t0;
+    } while (t < 0.25);
+    free(a);
+    free(b);
+    free(c);
+    double rate = 2.0 * M * N * (double)K * reps / t;
+    comm_sum_double(&rate, 1);
+    return rate;
+}
+
+static void print_sample(run *r, const char *prompt, int length)
+{
+    int plen = (int)strlen(prompt);
+    uint8_t *out = xcalloc((size_t)plen + (size_t)length + 2, 1, "sample");
+    int n = gpt_sample(&r->gm, r->params, (const uint8_t *)prompt, plen, length,
+                       (float)r->cfg.temperature, r->cfg.top_k, (uint32_t)r->cfg.seed, out);
+    printf("sample at step %ld: ", r->step);
+    fwrite(out, 1, (size_t)n, stdout);
+    printf("\n");
+    free(out);
 }
 
 static int setup_lanes(run *r)
 {
     const config *c = &r->cfg;
+    r->is_gpt = strcmp(c->model, "gpt") == 0;
     r->nlanes = c->lanes;
     if (r->nlanes % r->np != 0) {
         if (r->loud)
@@ -403,11 +574,13 @@ static int setup_lanes(run *r)
     }
     r->nlocal = r->nlanes / r->np;
     r->lane_rows = c->batch / r->nlanes;
-    r->rows = r->nlocal * r->lane_rows;
+    r->micro_rows = r->lane_rows / c->micro_steps;
+    r->exact = strcmp(c->reduce, "exact") == 0;
+    r->rows = r->exact ? r->micro_rows : r->nlocal * r->micro_rows;
+    r->T = c->ctx;
     r->lane_ids = xcalloc((size_t)r->nlocal, sizeof(int), "lanes");
     for (int l = 0; l < r->nlocal; l++)
         r->lane_ids[l] = r->rank + l * r->np;
-    r->exact = strcmp(c->reduce, "exact") == 0;
     return 0;
 }
 
@@ -446,11 +619,6 @@ static int configure(run *r, int argc, char **argv, char *resume, ckpt_meta *met
                     resume, meta->model, r->cfg.model);
         goto bad;
     }
-    if (strcmp(r->cfg.model, "vae") != 0) {
-        if (r->loud)
-            fprintf(stderr, "trainer: --model %s is not built into this version\n", r->cfg.model);
-        goto bad;
-    }
     cfg_list_free(&given);
     cfg_list_free(&from_ckpt);
     return 0;
@@ -461,17 +629,37 @@ bad:
     return -1;
 }
 
-static void print_progress(const run *r, double loss, double samples_per_s, double elapsed,
-                           double run_time, long steps_this_run)
+static void print_progress(const run *r, double loss, double window_time, long window_steps,
+                           double norm, double lr, double elapsed, double run_time,
+                           long steps_this_run)
 {
     char el[32], eta[32];
     format_duration(el, sizeof el, elapsed);
     double per_step = steps_this_run > 0 ? run_time / steps_this_run : 0;
     format_duration(eta, sizeof eta, per_step * (double)(r->total_steps - r->step));
-    printf("step %6ld/%ld | epoch %6.2f | loss %9.3f nats | %8.0f samples/s | elapsed %s | eta %s\n",
-           r->step, r->total_steps, (double)r->step * r->cfg.batch / (double)r->n_train, loss,
-           samples_per_s, el, eta);
+    const double per_s = (double)window_steps * r->cfg.batch / window_time;
+    if (r->is_gpt) {
+        double tokens_per_s = per_s * r->T;
+        printf("step %5ld/%ld | loss %.4f nats/byte | lr %.2e | norm %6.3f | %7.0f tokens/s | "
+               "MFU %4.1f%% | elapsed %s | eta %s\n",
+               r->step, r->total_steps, loss, lr, norm, tokens_per_s,
+               100.0 * tokens_per_s * r->flops_per_token / r->peak_flops, el, eta);
+    } else {
+        printf("step %6ld/%ld | epoch %6.2f | loss %9.3f nats | %8.0f samples/s | elapsed %s | "
+               "eta %s\n",
+               r->step, r->total_steps, (double)r->step * r->cfg.batch / (double)r->n_train, loss,
+               per_s, el, eta);
+    }
     fflush(stdout);
+}
+
+static void print_eval(const run *r, const char *what, double loss)
+{
+    if (r->is_gpt)
+        printf("%s: validation loss %.4f nats/byte (%.4f bits/byte) over %d windows of %d bytes\n",
+               what, loss, loss / M_LN2, r->cfg.val_windows, r->T);
+    else
+        printf("%s: test negative ELBO %.3f nats/image over %zu images\n", what, loss, r->n_test);
 }
 
 int cmd_train(int argc, char **argv) { return train_run(argc, argv, NULL); }
@@ -500,20 +688,31 @@ int train_run(int argc, char **argv, train_stats *stats)
         r.step = (long)meta.step;
         /* the reduction's scales carry over, for an exact resume; a
          * checkpoint of a fast run has none: the first step measures them */
-        if (r.exact && meta.nexps == r.model.params.n)
+        if (r.exact && meta.nexps == r.pt->n)
             memcpy(r.exps, meta.exps, (size_t)meta.nexps * sizeof *meta.exps);
     }
-    r.total_steps = c->steps ? c->steps
-                             : (long)ceil(c->epochs * (double)r.n_train / (double)c->batch);
+    if (c->steps)
+        r.total_steps = c->steps;
+    else if (r.is_gpt)
+        r.total_steps = (long)ceil(c->epochs * (double)r.n_train / ((double)c->batch * r.T));
+    else
+        r.total_steps = (long)ceil(c->epochs * (double)r.n_train / (double)c->batch);
     if (agree(r.loud && make_dirs(c->run_dir) != 0))
         goto bad;
+    if (r.is_gpt)
+        r.peak_flops = measure_peak(&r);
 
     if (r.loud) {
-        printf("trainer %s: train %s on %d rank(s), %d lanes of %d samples, reduce %s, %d BLAS thread(s)/rank\n",
-               PACKAGE_VERSION, c->model, r.np, r.nlanes, r.lane_rows, c->reduce,
-               openblas_get_num_threads());
-        printf("data: %zu train, %zu test samples of %zu values; model: %zu parameters\n",
-               r.n_train, r.n_test, r.in, r.model.params.total);
+        printf("trainer %s: train %s on %d rank(s), %d lanes of %d %s, reduce %s, %d BLAS thread(s)/rank\n",
+               PACKAGE_VERSION, c->model, r.np, r.nlanes, r.lane_rows,
+               r.is_gpt ? "sequences" : "samples", c->reduce, openblas_get_num_threads());
+        if (r.is_gpt)
+            printf("data: %zu train bytes, %zu validation bytes; model: %zu parameters, "
+                   "%.3g FLOPs/token; sgemm peak %.1f GFLOP/s over %d rank(s)\n",
+                   r.n_train, r.n_test, r.pt->total, r.flops_per_token, r.peak_flops / 1e9, r.np);
+        else
+            printf("data: %zu train, %zu test samples of %zu values; model: %zu parameters\n",
+                   r.n_train, r.n_test, r.in, r.pt->total);
         if (resume[0])
             printf("resumed from %s at step %ld (written by -np %d)\n", resume, r.step,
                    meta.world_size);
@@ -527,14 +726,15 @@ int train_run(int argc, char **argv, train_stats *stats)
     sigaction(SIGUSR1, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
 
+    const char *prompt = c->prompt[0] ? c->prompt : "And God said";
     const double t0 = now_seconds();
-    double train_time = 0.0, window_time = 0.0, window_loss = 0.0;
+    double train_time = 0.0, window_time = 0.0, window_loss = 0.0, norm = 0.0, lr = 0.0;
     long window_steps = 0, steps_this_run = 0;
     int stop = 0;
     status = EXIT_DONE;
     while (r.step < r.total_steps) {
         double ts = now_seconds();
-        double loss = train_step(&r, &stop);
+        double loss = train_step(&r, &stop, &norm, &lr);
         double dt = now_seconds() - ts;
         train_time += dt;
         window_time += dt;
@@ -553,18 +753,21 @@ int train_run(int argc, char **argv, train_stats *stats)
             if (isnan(st.first_loss))
                 st.first_loss = st.last_loss;
             if (r.loud)
-                print_progress(&r, window_loss / window_steps,
-                               (double)window_steps * c->batch / window_time, now_seconds() - t0,
-                               train_time, steps_this_run);
+                print_progress(&r, st.last_loss, window_time, window_steps, norm, lr,
+                               now_seconds() - t0, train_time, steps_this_run);
             window_time = window_loss = 0.0;
             window_steps = 0;
         }
         if (c->eval_every && r.step % c->eval_every == 0 && r.step < r.total_steps) {
-            double nelbo = evaluate(&r);
-            if (r.loud)
-                printf("eval step %ld: test negative ELBO %.3f nats/image over %zu images\n", r.step,
-                       nelbo, r.n_test);
+            double e = evaluate(&r);
+            if (r.loud) {
+                char what[64];
+                snprintf(what, sizeof what, "eval step %ld", r.step);
+                print_eval(&r, what, e);
+            }
         }
+        if (r.is_gpt && c->sample_every && r.step % c->sample_every == 0 && r.loud)
+            print_sample(&r, prompt, 120);
         int save = stop || (c->checkpoint_every && r.step % c->checkpoint_every == 0);
         if (save && r.step < r.total_steps) {
             if (write_checkpoint(&r) != 0) {
@@ -585,22 +788,32 @@ int train_run(int argc, char **argv, train_stats *stats)
         if (write_checkpoint(&r) != 0) {
             status = EXIT_INTERNAL;
         } else {
-            double nelbo = evaluate(&r);
-            st.test_loss = nelbo;
+            double e = evaluate(&r);
+            st.test_loss = e;
             st.samples_per_s = train_time > 0 ? (double)steps_this_run * c->batch / train_time : 0;
             if (r.loud) {
                 printf("checkpoint: %s/checkpoint.h5 at step %ld\n", c->run_dir, r.step);
-                printf("final: step %ld, test negative ELBO %.3f nats/image over %zu images, "
-                       "train %.0f samples/s (%.1f s training)\n",
-                       r.step, nelbo, r.n_test,
-                       train_time > 0 ? (double)steps_this_run * c->batch / train_time : 0.0,
-                       train_time);
+                char what[64];
+                snprintf(what, sizeof what, "final step %ld", r.step);
+                print_eval(&r, what, e);
+                if (r.is_gpt)
+                    printf("final: step %ld, validation loss %.4f nats/byte, train %.0f tokens/s, "
+                           "MFU %.1f%% (%.1f s training)\n",
+                           r.step, e, st.samples_per_s * r.T,
+                           100.0 * st.samples_per_s * r.T * r.flops_per_token / r.peak_flops,
+                           train_time);
+                else
+                    printf("final: step %ld, test negative ELBO %.3f nats/image over %zu images, "
+                           "train %.0f samples/s (%.1f s training)\n",
+                           r.step, e, r.n_test, st.samples_per_s, train_time);
+                if (r.is_gpt)
+                    print_sample(&r, prompt, 200);
             }
         }
     }
     fflush(stdout);
     st.step = r.step;
-    st.params_fnv1a64 = fnv1a64(r.params, r.model.params.total * sizeof(float));
+    st.params_fnv1a64 = fnv1a64(r.params, r.pt->total * sizeof(float));
     if (stats)
         *stats = st;
     free_run(&r);
@@ -610,6 +823,60 @@ bad:
     return EXIT_BAD_INPUT;
 }
 
+/* eval and sample: a model and its parameters from a checkpoint. */
+static int load_for_inference(run *r, enum command cmd, int argc, char **argv, int need_data)
+{
+    cfg_list given = {0}, from_ckpt = {0};
+    int rc = config_parse_args(cmd, argc, argv, &given, r->loud);
+    if (rc != 0) {
+        cfg_list_free(&given);
+        return rc > 0 ? 1 : -1;
+    }
+    int result = -1;
+    const cfg_list *layers[2] = {&given, NULL};
+    ckpt_meta meta;
+    config probe;
+    if (config_build(&probe, cmd, layers, 1, r->loud) != 0)
+        goto out;
+    if (!probe.checkpoint[0]) {
+        if (r->loud)
+            fprintf(stderr, "trainer: --checkpoint PATH is required\n");
+        goto out;
+    }
+    if (read_checkpoint_meta(probe.checkpoint, r->loud, &meta, &from_ckpt) != 0)
+        goto out;
+    layers[0] = &from_ckpt;
+    layers[1] = &given;
+    if (config_build(&r->cfg, cmd, layers, 2, r->loud) != 0)
+        goto out;
+    snprintf(r->cfg.checkpoint, sizeof r->cfg.checkpoint, "%s", probe.checkpoint);
+    if (cmd == CMD_SAMPLE && strcmp(r->cfg.model, "gpt") != 0) {
+        if (r->loud)
+            fprintf(stderr, "trainer: %s: sample needs a gpt checkpoint, this one holds a %s\n",
+                    probe.checkpoint, r->cfg.model);
+        goto out;
+    }
+    set_threads(&r->cfg, 0);
+    r->is_gpt = strcmp(r->cfg.model, "gpt") == 0;
+    r->nlanes = r->np;
+    r->nlocal = 1;
+    r->rows = r->is_gpt ? 8 : 256;
+    r->T = r->cfg.ctx;
+    r->lane_ids = xcalloc(1, sizeof(int), "lanes");
+    if (need_data && load_data(r, 0) != 0)
+        goto out;
+    if (!need_data)
+        r->in = 1;
+    if (build_model(r) != 0 || read_checkpoint_tensors(r, probe.checkpoint, &meta) != 0)
+        goto out;
+    r->step = (long)meta.step;
+    result = 0;
+out:
+    cfg_list_free(&given);
+    cfg_list_free(&from_ckpt);
+    return result;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     run r = {0};
@@ -617,45 +884,37 @@ int cmd_eval(int argc, char **argv)
     r.np = comm_size();
     r.loud = r.rank == 0;
     io_quiet_hdf5();
-    cfg_list given = {0}, from_ckpt = {0};
-    int rc = config_parse_args(CMD_EVAL, argc, argv, &given, r.loud);
-    if (rc != 0) {
-        cfg_list_free(&given);
-        return rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+    int rc = load_for_inference(&r, CMD_EVAL, argc, argv, 1);
+    if (rc == 0) {
+        double e = evaluate(&r);
+        if (r.loud) {
+            char what[CFG_PATH + 64];
+            snprintf(what, sizeof what, "%s at step %ld", r.cfg.checkpoint, r.step);
+            print_eval(&r, what, e);
+        }
     }
-    int status = EXIT_BAD_INPUT;
-    const cfg_list *layers[2] = {&given, NULL};
-    ckpt_meta meta;
-    config probe;
-    if (config_build(&probe, CMD_EVAL, layers, 1, r.loud) != 0)
-        goto out;
-    if (!probe.checkpoint[0]) {
-        if (r.loud)
-            fprintf(stderr, "trainer: eval: --checkpoint PATH is required\n");
-        goto out;
-    }
-    if (read_checkpoint_meta(probe.checkpoint, r.loud, &meta, &from_ckpt) != 0)
-        goto out;
-    layers[0] = &from_ckpt;
-    layers[1] = &given;
-    if (config_build(&r.cfg, CMD_EVAL, layers, 2, r.loud) != 0)
-        goto out;
-    set_threads(&r.cfg, 0);
-    r.nlanes = r.np;
-    r.nlocal = 1;
-    r.rows = 256;
-    r.lane_ids = xcalloc(1, sizeof(int), "lanes");
-    if (load_data(&r, 0) != 0 || build_model(&r) != 0 ||
-        read_checkpoint_tensors(&r, probe.checkpoint, &meta) != 0)
-        goto out;
-    double nelbo = evaluate(&r);
-    if (r.loud)
-        printf("%s: step %lld, test negative ELBO %.3f nats/image over %zu images\n",
-               probe.checkpoint, meta.step, nelbo, r.n_test);
-    status = EXIT_DONE;
-out:
-    cfg_list_free(&given);
-    cfg_list_free(&from_ckpt);
     free_run(&r);
-    return status;
+    return rc == 0 ? EXIT_DONE : rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    run r = {0};
+    r.rank = comm_rank();
+    r.np = comm_size();
+    r.loud = r.rank == 0;
+    io_quiet_hdf5();
+    int rc = load_for_inference(&r, CMD_SAMPLE, argc, argv, 0);
+    if (rc == 0 && r.loud) {
+        const config *c = &r.cfg;
+        int plen = (int)strlen(c->prompt);
+        uint8_t *out = xcalloc((size_t)plen + (size_t)c->length + 2, 1, "sample");
+        int n = gpt_sample(&r.gm, r.params, (const uint8_t *)c->prompt, plen, c->length,
+                           (float)c->temperature, c->top_k, (uint32_t)c->seed, out);
+        fwrite(out, 1, (size_t)n, stdout);
+        printf("\n");
+        free(out);
+    }
+    free_run(&r);
+    return rc == 0 ? EXIT_DONE : rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
 }

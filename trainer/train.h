@@ -16,6 +16,7 @@ int cmd_train(int argc, char **argv);
 /* cmd_train that also fills *stats (may be NULL). */
 int train_run(int argc, char **argv, train_stats *stats);
 int cmd_eval(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 
 #endif
