@@ -65,6 +65,16 @@ expect_fail "unknown config key" 'bad.conf:2: unknown key "bogus_key"' 2 $TRAIN 
 expect_fail "missing config file" "cannot open config file" 2 $TRAIN --config "$TESTTMP/none.conf" --data "$D"
 expect_fail "unknown command" 'unknown command "trian"' 1 trian
 
+make_synthetic_text || bad "synthetic text"
+GPTT="train --model gpt --data $TESTTMP/text --layers 1 --dim 32 --heads 2 --ctx 16 --batch 16 --steps 2"
+expect_fail "dim not divisible by heads" "dim 30 is not divisible by --heads 4" 2 $GPTT --dim 30 --heads 4
+expect_fail "gpt on image shards (no val split)" "val-000.h5: shard file missing" 2 $GPTT --data "$D" --run-dir "$TESTTMP/r"
+cp "$D/train-000.h5" "$D/val-000.h5"
+expect_fail "gpt on image shards" 'train-000.h5: no dataset "tokens"' 1 $GPTT --data "$D" --run-dir "$TESTTMP/r"
+rm "$D/val-000.h5"
+expect_fail "micro-steps that do not divide" "micro-steps 3 does not divide the per-lane batch 2" 2 $GPTT --micro-steps 3
+expect_fail "micro-steps for the vae" "the vae takes its whole batch at once" 2 $TRAIN --micro-steps 2 --data "$D"
+
 # Checkpoints: a good one must survive every refused resume untouched.
 R="$TESTTMP/good"
 if timeout 60 $MPI -np 2 "$TRAINER" $TRAIN --data "$D" --run-dir "$R" >/dev/null 2>&1; then
@@ -81,6 +91,8 @@ expect_fail "resume a missing file" "checkpoint missing" 2 \
     $TRAIN --data "$D" --run-dir "$TESTTMP/r2" --resume "$TESTTMP/none.h5"
 expect_fail "resume a gpt run from a vae checkpoint" "holds a vae model" 2 \
     $TRAIN --data "$D" --run-dir "$R" --resume auto --model gpt
+expect_fail "sample from a vae checkpoint" "sample needs a gpt checkpoint" 1 \
+    sample --checkpoint "$R/checkpoint.h5"
 after=$(params_checksum "$R/checkpoint.h5")
 if [ -n "$before" ] && [ "$before" = "$after" ]; then
     ok "checkpoint unchanged by refused resumes ($before)"
@@ -89,7 +101,7 @@ else
 fi
 
 # Help and version answer and exit 0.
-for args in "--help" "--version" "train --help" "prepare --help" "eval --help"; do
+for args in "--help" "--version" "train --help" "prepare --help" "eval --help" "sample --help"; do
     if "$TRAINER" $args >/dev/null 2>&1; then ok "trainer $args"; else bad "trainer $args"; fi
 done
 finish

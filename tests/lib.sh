@@ -24,6 +24,12 @@ make_synthetic_data() {
         "$TRAINER" prepare --input "$TESTTMP/idx" --out "$TESTTMP/data" --shards 8 >/dev/null
 }
 
+# Synthetic verse-like text, prepared into 8 train and 8 validation shards.
+make_synthetic_text() {
+    "$TOP_BUILDDIR/tests/make_data" text "$TESTTMP/text.txt" &&
+        "$TRAINER" prepare --source text --input "$TESTTMP/text.txt" --out "$TESTTMP/text" --shards 8 >/dev/null
+}
+
 # The parameter checksum a checkpoint stores.
 params_checksum() {
     h5dump -a /params_fnv1a64 "$1" 2>/dev/null | sed -n 's/^ *(0): *//p'

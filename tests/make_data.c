@@ -2,6 +2,8 @@
  *   make_data idx DIR     synthetic Fashion-MNIST-like IDX files: 28x28 images
  *                         of ten shape classes with noise, 640 train (gzip) and
  *                         160 test (plain)
+ *   make_data text FILE   200 KB of verse-like text from a small grammar, for
+ *                         the language model
  *   make_data bad KIND F  a shard file that is wrong in one way: KIND is
  *                         name (no "images"), type (uint16), shape (2-D)
  * A test helper may talk HDF5 directly: it writes what io/ must refuse. */
@@ -117,8 +119,30 @@ static int make_bad(const char *kind, const char *path, int index, int count)
     return H5Fclose(f) < 0 ? -1 : 0;
 }
 
+static int make_text(const char *path)
+{
+    static const char *subj[] = {"the LORD", "Moses", "the people", "David", "the king", "Israel"};
+    static const char *verb[] = {"said unto", "went up to", "blessed", "spake unto", "came unto"};
+    static const char *obj[] = {"the land", "his servants", "the city", "the children of Israel",
+                                "the house of God", "Jerusalem"};
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    uint32_t s = 3;
+    for (int book = 1, n = 0; n < 200000; book++)
+        for (int verse = 1; verse <= 30 && n < 200000; verse++) {
+            int w = fprintf(f, "%d:%d And %s %s %s, and %s %s %s.\n", book, verse,
+                            subj[lcg(&s) % 6], verb[lcg(&s) % 5], obj[lcg(&s) % 6],
+                            subj[lcg(&s) % 6], verb[lcg(&s) % 5], obj[lcg(&s) % 6]);
+            n += w;
+        }
+    return fclose(f);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "text"))
+        return make_text(argv[2]) ? 1 : 0;
     if (argc == 3 && !strcmp(argv[1], "idx")) {
         int rc = make_split(argv[2], "train-images-idx3-ubyte", "train-labels-idx1-ubyte", 640, 1, 7);
         rc |= make_split(argv[2], "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 160, 0, 11);
@@ -126,6 +150,6 @@ int main(int argc, char **argv)
     }
     if (argc == 6 && !strcmp(argv[1], "bad"))
         return make_bad(argv[2], argv[3], atoi(argv[4]), atoi(argv[5])) ? 1 : 0;
-    fprintf(stderr, "usage: make_data idx DIR | make_data bad name|type|shape FILE INDEX COUNT\n");
+    fprintf(stderr, "usage: make_data idx DIR | text FILE | bad name|type|shape FILE INDEX COUNT\n");
     return 2;
 }

@@ -3,7 +3,8 @@
 # (whole training runs), each bounded in time so that a hang fails.
 . "$(dirname "$0")/lib.sh"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
-export TRAINER_TEST_DATA="$TESTTMP/data" TRAINER_TEST_RUNS="$TESTTMP/runs"
+make_synthetic_text || { bad "synthetic text"; finish; exit 1; }
+export TRAINER_TEST_DATA="$TESTTMP/data" TRAINER_TEST_TEXT="$TESTTMP/text" TRAINER_TEST_RUNS="$TESTTMP/runs"
 declare -A sums
 for np in 1 2 4; do
     if out=$(timeout 120 $MPI -np "$np" "$TOP_BUILDDIR/tests/test_comm" 2>&1); then

@@ -1,40 +1,54 @@
 #!/bin/bash
-# Bitwise reproducibility (--reduce exact, the default): the parameters after
-# N steps are the same bits for -np 1, 2, 4 and 8, for a run stopped at -np 4
-# and resumed at -np 2, and for the same run twice.
+# Bitwise reproducibility (--reduce exact, the default), for a small VAE and a
+# small GPT (with dropout and gradient accumulation): the parameters after 12
+# steps are the same bits for -np 1, 2, 4 and 8, for a run stopped at step 5
+# at -np 4 and resumed at -np 2, and for the same run twice.
 . "$(dirname "$0")/lib.sh"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
-D="$TESTTMP/data"
-ARGS="train --data $D --batch 32 --hidden 64,32 --latent 8 --log-every 100"
+make_synthetic_text || { bad "synthetic text"; finish; exit 1; }
+VAE="train --data $TESTTMP/data --batch 32 --hidden 64,32 --latent 8 --log-every 100"
+GPT="train --model gpt --data $TESTTMP/text --layers 2 --dim 32 --heads 2 --ctx 32 --batch 16
+     --lr 3e-3 --warmup 4 --dropout 0.1 --micro-steps 2 --val-windows 16 --eval-every 0
+     --log-every 100"
 
-run() { # run NP RUN_DIR STEPS [more args]
+run() { # run NP RUN_DIR STEPS [more args], with $ARGS
     local np=$1 dir=$2 steps=$3
     shift 3
     timeout 300 $MPI -np "$np" "$TRAINER" $ARGS --run-dir "$dir" --steps "$steps" "$@" >"$TESTTMP/log" 2>&1 ||
         { cat "$TESTTMP/log"; return 1; }
 }
 
-for np in 1 2 4 8; do
-    run "$np" "$TESTTMP/np$np" 12 || bad "run at -np $np"
-    sum[$np]=$(params_checksum "$TESTTMP/np$np/checkpoint.h5")
-done
-run 1 "$TESTTMP/again" 12 || bad "second run at -np 1"
-again=$(params_checksum "$TESTTMP/again/checkpoint.h5")
-for np in 2 4 8; do
-    if [ -n "${sum[1]}" ] && [ "${sum[$np]}" = "${sum[1]}" ]; then
-        ok "-np $np equals -np 1 after 12 steps (${sum[1]})"
+for model in VAE GPT; do
+    ARGS=${!model}
+    R="$TESTTMP/$model"
+    declare -A sum=()
+    for np in 1 2 4 8; do
+        run "$np" "$R/np$np" 12 || bad "$model: run at -np $np"
+        sum[$np]=$(params_checksum "$R/np$np/checkpoint.h5")
+    done
+    for np in 2 4 8; do
+        if [ -n "${sum[1]}" ] && [ "${sum[$np]}" = "${sum[1]}" ]; then
+            ok "$model: -np $np equals -np 1 after 12 steps (${sum[1]})"
+        else
+            bad "$model: -np $np gives ${sum[$np]}, -np 1 gives ${sum[1]}"
+        fi
+    done
+    run 1 "$R/again" 12 || bad "$model: second run at -np 1"
+    again=$(params_checksum "$R/again/checkpoint.h5")
+    if [ -n "$again" ] && [ "$again" = "${sum[1]}" ]; then
+        ok "$model: the same run twice"
     else
-        bad "-np $np gives ${sum[$np]}, -np 1 gives ${sum[1]}"
+        bad "$model: run twice: $again vs ${sum[1]}"
+    fi
+    run 4 "$R/moved" 12 --stop-at 5 # exits 75: stopped, to be resumed
+    [ "$(h5dump -a /step "$R/moved/checkpoint.h5" 2>/dev/null | sed -n 's/^ *(0): *//p')" = 5 ] ||
+        bad "$model: --stop-at 5 at -np 4 left no checkpoint at step 5"
+    run 2 "$R/moved" 12 --resume auto || bad "$model: resume at -np 2"
+    moved=$(params_checksum "$R/moved/checkpoint.h5")
+    if [ -n "$moved" ] && [ "$moved" = "${sum[1]}" ]; then
+        ok "$model: stopped at step 5 at -np 4, resumed at -np 2: equals -np 1 straight"
+    else
+        bad "$model: -np 4 then -np 2 gives $moved, -np 1 straight gives ${sum[1]}"
     fi
 done
-if [ -n "$again" ] && [ "$again" = "${sum[1]}" ]; then ok "the same run twice"; else bad "run twice: $again vs ${sum[1]}"; fi
-
-run 4 "$TESTTMP/moved" 5 || bad "first part at -np 4"
-run 2 "$TESTTMP/moved" 12 --resume auto || bad "resume at -np 2"
-moved=$(params_checksum "$TESTTMP/moved/checkpoint.h5")
-if [ -n "$moved" ] && [ "$moved" = "${sum[1]}" ]; then
-    ok "stopped at step 5 at -np 4, resumed at -np 2: equals -np 1 straight"
-else
-    bad "-np 4 then -np 2 gives $moved, -np 1 straight gives ${sum[1]}"
-fi
 finish

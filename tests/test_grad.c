@@ -361,6 +361,32 @@ START_TEST(gpt_is_causal)
 }
 END_TEST
 
+/* Sampling: the same seed, the same text; another seed, another text;
+ * top-k 1 is greedy, so the seed no longer matters. */
+START_TEST(gpt_sampling_is_deterministic)
+{
+    ck_assert_int_eq(gpt_build(&gm, 256, 16, 32, 2, 4, 0.0f, 1), 0);
+    float *p = calloc(gm.params.total, sizeof(float));
+    gpt_init(&gm, p, 4);
+    for (size_t i = 0; i < gm.params.total; i++)
+        p[i] *= 20.0f; /* sharper than at init, so top-k matters */
+    const uint8_t prompt[] = "And God";
+    uint8_t a[64], b[64], c[64];
+    int n = gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 0, 7, a);
+    ck_assert_int_eq(n, 47);
+    ck_assert_int_eq(memcmp(a, prompt, 7), 0);
+    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 0, 7, b);
+    ck_assert_int_eq(memcmp(a, b, 47), 0);
+    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 0, 8, c);
+    ck_assert_int_ne(memcmp(a, c, 47), 0);
+    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 1, 1, b);
+    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 1, 2, c);
+    ck_assert_int_eq(memcmp(b, c, 47), 0);
+    free(p);
+    gpt_free(&gm);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradients");
@@ -377,6 +403,7 @@ int main(void)
     tcase_add_test(tc, causal_attention);
     tcase_add_test(tc, gpt_whole_model);
     tcase_add_test(tc, gpt_is_causal);
+    tcase_add_test(tc, gpt_sampling_is_deterministic);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

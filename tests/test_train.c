@@ -1,5 +1,6 @@
 /* Whole training runs through train_run, under mpirun -np 1 and 2 (see
- * tests/mpi.sh), on the small synthetic shards in $TRAINER_TEST_DATA. */
+ * tests/mpi.sh), on the small synthetic shards in $TRAINER_TEST_DATA
+ * (images) and $TRAINER_TEST_TEXT (text). */
 #include "comm/comm.h"
 #include "trainer/train.h"
 
@@ -15,11 +16,31 @@ static const char *data_dir(void)
     return d;
 }
 
+static int gpt_mode; /* the tests below run the VAE, then a tiny GPT */
+
+/* extra: "auto" resumes; a number stops there (--stop-at). */
 static int train(train_stats *st, const char *run_dir, const char *steps, const char *extra)
 {
-    char *argv[32];
+    char *argv[48];
     int argc = 0;
     argv[argc++] = "train";
+    if (gpt_mode) {
+        const char *d = getenv("TRAINER_TEST_TEXT");
+        ck_assert_msg(d != NULL, "TRAINER_TEST_TEXT is not set");
+        char *gpt_args[] = {"--model", "gpt", "--data", (char *)d, "--layers", "2", "--dim", "32",
+                            "--heads", "2", "--ctx", "32", "--batch", "16", "--lr", "3e-3",
+                            "--warmup", "5", "--val-windows", "32", "--eval-every", "0",
+                            "--run-dir", (char *)run_dir, "--steps", (char *)steps,
+                            "--log-every", "5", "--dropout", "0.1", "--micro-steps", "2"};
+        for (size_t i = 0; i < sizeof gpt_args / sizeof *gpt_args; i++)
+            argv[argc++] = gpt_args[i];
+        if (extra) {
+            argv[argc++] = strcmp(extra, "auto") ? "--stop-at" : "--resume";
+            argv[argc++] = (char *)extra;
+        }
+        argv[argc] = NULL;
+        return train_run(argc, argv, st);
+    }
     argv[argc++] = "--data";
     argv[argc++] = (char *)data_dir();
     argv[argc++] = "--run-dir";
@@ -33,7 +54,7 @@ static int train(train_stats *st, const char *run_dir, const char *steps, const 
     argv[argc++] = "--log-every";
     argv[argc++] = "5";
     if (extra) {
-        argv[argc++] = "--resume";
+        argv[argc++] = strcmp(extra, "auto") ? "--stop-at" : "--resume";
         argv[argc++] = (char *)extra;
     }
     argv[argc] = NULL;
@@ -45,26 +66,32 @@ static char runs[512];
 static const char *run_path(const char *name)
 {
     static char buf[600];
-    snprintf(buf, sizeof buf, "%s/np%d-%s", runs, comm_size(), name);
+    snprintf(buf, sizeof buf, "%s/np%d-%s-%s", runs, comm_size(), gpt_mode ? "gpt" : "vae", name);
     return buf;
 }
 
 START_TEST(thirty_steps_lower_the_loss)
 {
+    gpt_mode = _i;
     train_stats st;
     ck_assert_int_eq(train(&st, run_path("loss"), "30", NULL), 0);
     ck_assert_int_eq(st.step, 30);
     ck_assert_msg(st.last_loss < 0.8 * st.first_loss, "loss went from %g to %g", st.first_loss,
                   st.last_loss);
+    /* the held-out loss (test ELBO, or validation nats/byte) ends below the
+     * training loss of the first steps */
     ck_assert_double_lt(st.test_loss, st.first_loss);
 }
 END_TEST
 
 START_TEST(resume_is_bit_exact)
 {
+    gpt_mode = _i;
     train_stats straight, half, resumed;
     ck_assert_int_eq(train(&straight, run_path("straight"), "20", NULL), 0);
-    ck_assert_int_eq(train(&half, run_path("halves"), "10", NULL), 0);
+    /* stopped at step 10 of 20, so the learning-rate schedule is the same */
+    ck_assert_int_eq(train(&half, run_path("halves"), "20", "10"), 75);
+    ck_assert_int_eq(half.step, 10);
     ck_assert_int_eq(train(&resumed, run_path("halves"), "20", "auto"), 0);
     ck_assert_int_eq(resumed.step, 20);
     ck_assert_msg(half.params_fnv1a64 != straight.params_fnv1a64, "10 steps changed nothing");
@@ -81,8 +108,9 @@ int main(int argc, char **argv)
     snprintf(runs, sizeof runs, "%s", r ? r : "/tmp/trainer-test-runs");
     Suite *s = suite_create(comm_size() == 1 ? "train -np 1" : "train -np 2+");
     TCase *tc = tcase_create("training");
-    tcase_add_test(tc, thirty_steps_lower_the_loss);
-    tcase_add_test(tc, resume_is_bit_exact);
+    /* loop index 0: the VAE; 1: a tiny GPT with dropout and 2 micro-steps */
+    tcase_add_loop_test(tc, thirty_steps_lower_the_loss, 0, 2);
+    tcase_add_loop_test(tc, resume_is_bit_exact, 0, 2);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_set_fork_status(sr, CK_NOFORK);

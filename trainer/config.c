@@ -37,6 +37,8 @@ static const opt_spec OPTS[] = {
      "checkpoint to evaluate or sample from"},
     {"steps", T_LONG, O(steps), "0", TR, 0, 1e12,
      "optimizer steps in all (0: use --epochs; gpt default 600)"},
+    {"stop-at", T_LONG, O(stop_at), "0", TR, 0, 1e12,
+     "stop after this step as if signalled: checkpoint, exit 75 (0: run to the end)"},
     {"epochs", T_DOUBLE, O(epochs), "10", TR, 0, 1e6, "passes over the training set"},
     {"batch", T_INT, O(batch), "128", TR, 1, 1 << 20,
      "global batch: samples, or sequences (gpt default 32)"},
@@ -475,7 +477,8 @@ int config_to_list(const config *c, cfg_list *out)
     int gpt = !strcmp(c->model, "gpt");
     for (int i = 0; i < NOPTS; i++) {
         const opt_spec *o = &OPTS[i];
-        if (!(o->commands & CMD_TRAIN) || !strcmp(o->name, "resume"))
+        /* what this run does with the run, not what the run is */
+        if (!(o->commands & CMD_TRAIN) || !strcmp(o->name, "resume") || !strcmp(o->name, "stop-at"))
             continue;
         if ((gpt && is_vae_key(o->name)) || (!gpt && is_gpt_key(o->name)))
             continue;

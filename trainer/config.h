@@ -22,6 +22,7 @@ typedef struct {
     char checkpoint[CFG_PATH];
     /* schedule */
     long steps;
+    long stop_at;
     double epochs;
     int batch;
     int lanes;

@@ -302,9 +302,22 @@ static int load_data(run *r, int need_train)
         failed = lane_data_load(r->lanes, r->lane_ids, r->nlocal, r->nlanes, c->data, "train",
                                 ktrain, kind, &h, &w) != 0;
     }
-    if (!failed)
-        failed = split_data_load(&r->test, c->data, eval_split, ktest, kind,
-                                 r->is_gpt ? 0 : r->rank, r->is_gpt ? 1 : r->np, &h, &w) != 0;
+    if (!failed && !r->is_gpt)
+        failed = split_data_load(&r->test, c->data, eval_split, ktest, kind, r->rank, r->np, &h,
+                                 &w) != 0;
+    if (agree(failed))
+        return -1;
+    if (r->is_gpt) { /* rank 0 reads the validation split and shares it */
+        if (r->rank == 0)
+            failed = split_data_load(&r->test, c->data, eval_split, ktest, kind, 0, 1, &h, &w) != 0;
+        if (agree(failed))
+            return -1;
+        comm_bcast_bytes(&r->test.n, sizeof r->test.n, 0);
+        if (r->rank != 0)
+            r->test.data = xcalloc(r->test.n, 1, "validation split");
+        comm_bcast_bytes(r->test.data, r->test.n, 0);
+        h = w = 1;
+    }
     for (int l = 0; !failed && r->is_gpt && need_train && l < r->nlocal; l++)
         if (r->lanes[l].n < (size_t)r->T + 1) {
             fprintf(stderr, "trainer: %s: lane %d has %zu bytes, fewer than --ctx %d + 1\n",
@@ -768,6 +781,8 @@ int train_run(int argc, char **argv, train_stats *stats)
         }
         if (r.is_gpt && c->sample_every && r.step % c->sample_every == 0 && r.loud)
             print_sample(&r, prompt, 120);
+        if (c->stop_at && r.step >= c->stop_at && r.step < r.total_steps)
+            stop = 1; /* the same decision on every rank: it is configuration */
         int save = stop || (c->checkpoint_every && r.step % c->checkpoint_every == 0);
         if (save && r.step < r.total_steps) {
             if (write_checkpoint(&r) != 0) {
@@ -779,7 +794,9 @@ int train_run(int argc, char **argv, train_stats *stats)
         }
         if (stop) {
             if (r.loud)
-                printf("stopped by a signal at step %ld; resume with --resume auto\n", r.step);
+                printf("stopped %s at step %ld; resume with --resume auto\n",
+                       c->stop_at && r.step >= c->stop_at ? "as asked (--stop-at)" : "by a signal",
+                       r.step);
             status = EXIT_STOPPED;
             break;
         }
