@@ -18,6 +18,10 @@
  * they are the same for any -np. The first step has no previous maxima and
  * always takes the second pass.
  *
+ * Threads of one rank add their lanes into their own slots, which are summed
+ * (exactly) before MPI, so neither the thread that ran a lane nor the order
+ * of the lanes matters either.
+ *
  * Precision: a lane value keeps 51 - ceil(log2(lanes)) - HEADROOM_BITS bits
  * relative to the previous step's largest value of its bucket (42 bits for 8
  * lanes): every float within 18 binades of that value is added exactly. */
@@ -25,6 +29,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HEADROOM_BITS 6
@@ -51,24 +56,46 @@ static int exponent_above(float m)
     return e;
 }
 
-void lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbuckets, double *acc,
-                   int32_t *exps, float *bucket_max)
+int lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbuckets, int nslots,
+                  int32_t *exps)
 {
+    memset(s, 0, sizeof *s);
     s->nlanes = nlanes;
     s->off = bucket_off;
     s->nbuckets = nbuckets;
-    s->acc = acc;
+    s->nslots = nslots;
     s->exps = exps;
-    s->bucket_max = bucket_max;
     s->headroom = ceil_log2(nlanes);
     for (int b = 0; b < nbuckets; b++)
         exps[b] = UNKNOWN_EXP;
+    s->slot = calloc((size_t)nslots, sizeof *s->slot);
+    if (!s->slot)
+        return -1;
+    for (int k = 0; k < nslots; k++) {
+        s->slot[k].acc = calloc(bucket_off[nbuckets] + 1, sizeof(double));
+        s->slot[k].bucket_max = calloc((size_t)nbuckets + 1, sizeof(float));
+        if (!s->slot[k].acc || !s->slot[k].bucket_max)
+            return -1;
+    }
+    return 0;
+}
+
+void lane_sum_free(lane_sum *s)
+{
+    for (int k = 0; s->slot && k < s->nslots; k++) {
+        free(s->slot[k].acc);
+        free(s->slot[k].bucket_max);
+    }
+    free(s->slot);
+    s->slot = NULL;
 }
 
 void lane_sum_begin(lane_sum *s)
 {
-    memset(s->acc, 0, s->off[s->nbuckets] * sizeof *s->acc);
-    memset(s->bucket_max, 0, (size_t)(s->nbuckets + 1) * sizeof *s->bucket_max);
+    for (int k = 0; k < s->nslots; k++) {
+        memset(s->slot[k].acc, 0, s->off[s->nbuckets] * sizeof(double));
+        memset(s->slot[k].bucket_max, 0, (size_t)(s->nbuckets + 1) * sizeof(float));
+    }
 }
 
 static void add_scaled(double *restrict acc, const float *restrict g, size_t n, double scale)
@@ -91,10 +118,12 @@ static int32_t max_bits(const float *restrict g, size_t n)
     return m;
 }
 
-void lane_sum_add(lane_sum *s, const float *grad)
+void lane_sum_add(lane_sum *s, int slot, const float *grad)
 {
     const double limit = ldexp(1.0, 51 - s->headroom);
-    int over = s->bucket_max[s->nbuckets] > 0.0f;
+    double *acc = s->slot[slot].acc;
+    float *bucket_max = s->slot[slot].bucket_max;
+    int over = bucket_max[s->nbuckets] > 0.0f;
     for (int b = 0; b < s->nbuckets; b++) {
         size_t lo = s->off[b], n = s->off[b + 1] - lo;
         int32_t m = max_bits(grad + lo, n);
@@ -104,12 +133,12 @@ void lane_sum_add(lane_sum *s, const float *grad)
             (double)mf * ldexp(1.0, (int)s->exps[b]) >= limit)
             over = 1; /* this step goes again: adding more would be wasted */
         else if (!over)
-            add_scaled(s->acc + lo, grad + lo, n, ldexp(1.0, (int)s->exps[b]));
-        if (!(mf <= s->bucket_max[b])) /* also lets inf and NaN through */
-            s->bucket_max[b] = mf;
+            add_scaled(acc + lo, grad + lo, n, ldexp(1.0, (int)s->exps[b]));
+        if (!(mf <= bucket_max[b])) /* also lets inf and NaN through */
+            bucket_max[b] = mf;
     }
     if (over)
-        s->bucket_max[s->nbuckets] = 1.0f;
+        bucket_max[s->nbuckets] = 1.0f;
 }
 
 /* The scale exponent for a bucket whose largest value is m, leaving `spare`
@@ -119,28 +148,49 @@ static int32_t scale_exp(const lane_sum *s, float m, int spare)
     return (int32_t)(51 - s->headroom - spare - exponent_above(m));
 }
 
+/* Slot k's sums into slot 0: exact, since they are integers below 2^51. */
+static void merge_slots(lane_sum *s)
+{
+    lane_sum_slot *s0 = &s->slot[0];
+    const size_t n = s->off[s->nbuckets];
+    for (int k = 1; k < s->nslots; k++) {
+        const double *restrict a = s->slot[k].acc;
+        double *restrict acc = s0->acc;
+        for (size_t i = 0; i < n; i++)
+            acc[i] += a[i];
+        for (int b = 0; b <= s->nbuckets; b++) {
+            float m = s->slot[k].bucket_max[b];
+            if (!(m <= s0->bucket_max[b]))
+                s0->bucket_max[b] = m;
+        }
+    }
+}
+
 int lane_sum_end(lane_sum *s, float *out)
 {
-    comm_max_float(s->bucket_max, (size_t)s->nbuckets + 1);
+    merge_slots(s);
+    float *bucket_max = s->slot[0].bucket_max;
+    double *acc_all = s->slot[0].acc;
+    comm_max_float(bucket_max, (size_t)s->nbuckets + 1);
     for (int b = 0; b < s->nbuckets; b++)
-        if (!isfinite(s->bucket_max[b])) {
+        if (!isfinite(bucket_max[b])) {
             for (size_t i = s->off[0]; i < s->off[s->nbuckets]; i++)
                 out[i] = NAN; /* the loss shows it too, and training stops */
             return LANE_SUM_DONE;
         }
-    if (s->bucket_max[s->nbuckets] > 0.0f) {
+    if (bucket_max[s->nbuckets] > 0.0f) {
         /* some lane did not fit: quanta from this step's maxima, again */
         for (int b = 0; b < s->nbuckets; b++)
-            s->exps[b] = scale_exp(s, s->bucket_max[b], 0);
+            s->exps[b] = scale_exp(s, bucket_max[b], 0);
         return LANE_SUM_AGAIN;
     }
-    comm_sum_double(s->acc, s->off[s->nbuckets]);
+    comm_sum_double(acc_all, s->off[s->nbuckets]);
     for (int b = 0; b < s->nbuckets; b++) {
         const double inv = ldexp(1.0, -(int)s->exps[b]);
-        const double *restrict acc = s->acc;
+        const double *restrict acc = acc_all;
         for (size_t i = s->off[b]; i < s->off[b + 1]; i++)
             out[i] = (float)(acc[i] * inv);
-        s->exps[b] = scale_exp(s, s->bucket_max[b], HEADROOM_BITS);
+        s->exps[b] = scale_exp(s, bucket_max[b], HEADROOM_BITS);
     }
     return LANE_SUM_DONE;
 }

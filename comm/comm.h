@@ -30,28 +30,36 @@ void comm_sum_int64(int64_t *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t n, int root);
 
 /* Sum of lane gradients that does not depend on how lanes are spread over
- * ranks (see allreduce.c). Use per step:
+ * ranks or threads (see allreduce.c). Use per step:
  *     do {
  *         lane_sum_begin(&s);
- *         for each of this rank's lanes: compute its gradient g; lane_sum_add(&s, g);
+ *         for each of this rank's lanes, on any of nslots threads:
+ *             compute its gradient g; lane_sum_add(&s, slot of the thread, g);
  *     } while (lane_sum_end(&s, out) == LANE_SUM_AGAIN);
- * The gradient of every lane is added as soon as it is computed. Buckets are
+ * Each lane's gradient is added as soon as it is computed. Buckets are
  * [off[b], off[b+1]); exps holds each bucket's scale exponent, carried from
  * step to step: it belongs in a checkpoint for an exact resume. */
 typedef struct {
-    int nlanes, nbuckets, headroom;
+    double *acc;       /* n doubles */
+    float *bucket_max; /* nbuckets + 1: the last is the overflow flag */
+} lane_sum_slot;
+
+typedef struct {
+    int nlanes, nbuckets, headroom, nslots;
     const size_t *off;
-    double *acc;       /* off[nbuckets] doubles */
-    int32_t *exps;     /* nbuckets */
-    float *bucket_max; /* nbuckets + 1 */
+    int32_t *exps; /* nbuckets */
+    lane_sum_slot *slot;
 } lane_sum;
 
 enum { LANE_SUM_DONE = 0, LANE_SUM_AGAIN = 1 };
 
-void lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbuckets, double *acc,
-                   int32_t *exps, float *bucket_max);
+/* Allocates nslots accumulators; returns -1 when out of memory. */
+int lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbuckets, int nslots,
+                  int32_t *exps);
+void lane_sum_free(lane_sum *s);
 void lane_sum_begin(lane_sum *s);
-void lane_sum_add(lane_sum *s, const float *grad);
+/* Threads may call this at once, each with its own slot. */
+void lane_sum_add(lane_sum *s, int slot, const float *grad);
 /* Collective. LANE_SUM_AGAIN: recompute every lane and add them again. */
 int lane_sum_end(lane_sum *s, float *out);
 

@@ -4,4 +4,5 @@ if [ "$(id -u)" = 0 ]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 # More ranks than cores: oversubscribe, and let waiting ranks yield the core.
-MPI_FLAGS=${MPI_FLAGS:-"--oversubscribe --mca mpi_yield_when_idle 1"}
+# --bind-to none: a rank uses threads on the cores it shares (lanes, or BLAS).
+MPI_FLAGS=${MPI_FLAGS:-"--oversubscribe --bind-to none --mca mpi_yield_when_idle 1"}

@@ -16,7 +16,7 @@ mkdir -p "$RUN_DIR"
 
 echo "job ${SLURM_JOB_ID:-?} start $(( ${SLURM_RESTART_COUNT:-0} + 1 )) on ${SLURM_JOB_NODELIST:-$(hostname)}:" \
     "$NTASKS tasks, config $CONFIG, run folder $RUN_DIR, $(date -u +%FT%TZ)"
-mpirun -np "$NTASKS" $MPI_FLAGS --bind-to none "$TRAINER" train --config "$CONFIG" \
+mpirun -np "$NTASKS" $MPI_FLAGS "$TRAINER" train --config "$CONFIG" \
     --run-dir "$RUN_DIR" --resume auto ${TRAIN_ARGS:-} &
 pid=$!
 forward() { kill -USR1 "$pid" 2>/dev/null; }

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Bitwise reproducibility (--reduce exact, the default), for a small VAE and a
 # small GPT (with dropout and gradient accumulation): the parameters after 12
-# steps are the same bits for -np 1, 2, 4 and 8, for a run stopped at step 5
-# at -np 4 and resumed at -np 2, and for the same run twice.
+# steps are the same bits for -np 1, 2, 4 and 8, for any number of lane
+# threads, for a run stopped at step 5 at -np 4 and resumed at -np 2, and for
+# the same run twice.
 . "$(dirname "$0")/lib.sh"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 make_synthetic_text || { bad "synthetic text"; finish; exit 1; }
@@ -39,6 +40,13 @@ for model in VAE GPT; do
         ok "$model: the same run twice"
     else
         bad "$model: run twice: $again vs ${sum[1]}"
+    fi
+    run 1 "$R/threads3" 12 --threads 3 || bad "$model: -np 1 with 3 lane threads"
+    threads3=$(params_checksum "$R/threads3/checkpoint.h5")
+    if [ -n "$threads3" ] && [ "$threads3" = "${sum[1]}" ]; then
+        ok "$model: 3 lane threads equal -np 1 (lanes are spread over threads too)"
+    else
+        bad "$model: 3 lane threads give $threads3, -np 1 gives ${sum[1]}"
     fi
     run 4 "$R/moved" 12 --stop-at 5 # exits 75: stopped, to be resumed
     [ "$(h5dump -a /step "$R/moved/checkpoint.h5" 2>/dev/null | sed -n 's/^ *(0): *//p')" = 5 ] ||

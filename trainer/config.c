@@ -85,7 +85,7 @@ static const opt_spec OPTS[] = {
     {"reduce", T_STR, O(reduce), "exact", TR, 0, 0,
      "exact (bitwise reproducible for any -np) or fast"},
     {"threads", T_INT, O(threads), "0", RUN, 0, 1024,
-     "BLAS threads per rank (0: 1 for --reduce exact, else the cores per rank)"},
+     "threads per rank: lanes at once (exact) or BLAS threads (fast); 0: the rank's cores"},
     {"source", T_STR, O(source), "fashion-mnist", CMD_PREPARE, 0, 0, "fashion-mnist or text"},
     {"input", T_STR, O(input), "/usr/share/datasets/fashion-mnist", CMD_PREPARE, 0, 0,
      "IDX folder (fashion-mnist) or a file (text)"},

@@ -23,6 +23,7 @@
 
 #include <cblas.h>
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -36,6 +37,17 @@ static volatile sig_atomic_t g_stop_signal;
 
 static void on_stop_signal(int sig) { g_stop_signal = sig; }
 
+/* What one thread needs to run lanes: a model with its own activations,
+ * a batch, and a gradient. The parameters are shared, read-only. */
+typedef struct {
+    vae vm;
+    gpt gm;
+    float *x, *eps;     /* VAE batch */
+    uint8_t *tok, *tgt; /* GPT batch */
+    double *row_loss;
+    float *lane_grad; /* exact: the gradient of the lane being run */
+} worker;
+
 typedef struct {
     config cfg;
     int rank, np, loud;
@@ -47,22 +59,17 @@ typedef struct {
     int T;          /* GPT context */
     int *lane_ids;
     int exact;
-    vae vm;
-    gpt gm;
+    int nworkers; /* exact: threads running lanes; fast: 1 */
+    worker *work;
     const param_table *pt;
     float *params, *grad, *adam_m, *adam_v;
-    float *lane_grad; /* exact: one lane's gradient */
-    lane_sum sum;     /* exact: the order-free sum of lane gradients */
-    double *acc;
+    lane_sum sum; /* exact: the order-free sum of lane gradients */
     int32_t *exps;
-    float *bucket_max;
     size_t *bucket_off;
     lane_data *lanes;
     split_data test; /* VAE: this rank's test shards; GPT: the whole val split */
     size_t n_train, n_test, in;
-    float *x, *eps;     /* VAE batch */
-    uint8_t *tok, *tgt; /* GPT batch */
-    double *row_loss, *lane_loss;
+    double *lane_loss;
     long step, total_steps;
     double flops_per_token, peak_flops;
 } run;
@@ -70,24 +77,31 @@ typedef struct {
 /* Every rank calls this with its own verdict; all return the worst. */
 static int agree(int failed) { return comm_max_int(failed ? 1 : 0); }
 
-/* BLAS threads. OpenBLAS results change with its thread count, so the
- * exact reduction uses one thread per rank unless told otherwise: run one
- * rank per core instead. */
-static void set_threads(const config *c, int exact)
+/* The cores this rank may use: those it is bound to, or its share of the
+ * node's when it is not bound. */
+static int cores_per_rank(void)
 {
-    int n = c->threads;
-    if (n == 0 && exact)
-        n = 1;
-    if (n == 0) {
-        cpu_set_t set;
-        long online = sysconf(_SC_NPROCESSORS_ONLN);
-        int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
-        /* bound to fewer cores than the node has: those are ours alone */
-        n = mine < online ? mine : (int)online / comm_local_size();
-        if (n < 1)
-            n = 1;
+    cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
+    int n = mine < online ? mine : (int)online / comm_local_size();
+    return n < 1 ? 1 : n;
+}
+
+/* Threads. OpenBLAS results change with its thread count, so with
+ * --reduce exact BLAS runs one thread and the rank's lanes are spread over
+ * --threads threads instead (which thread runs a lane changes nothing);
+ * with --reduce fast, BLAS gets the threads. */
+static void set_threads(run *r)
+{
+    int n = r->cfg.threads ? r->cfg.threads : cores_per_rank();
+    if (r->exact) {
+        openblas_set_num_threads(1);
+        r->nworkers = n < r->nlocal ? n : r->nlocal;
+    } else {
+        openblas_set_num_threads(n);
+        r->nworkers = 1;
     }
-    openblas_set_num_threads(n);
 }
 
 static void build_tensor_list(const param_table *t, ckpt_tensor *out)
@@ -180,72 +194,90 @@ static int read_checkpoint_tensors(run *r, const char *path, const ckpt_meta *me
     return 0;
 }
 
+static int build_worker(run *r, worker *w)
+{
+    const config *c = &r->cfg;
+    if (r->is_gpt) {
+        if (gpt_build(&w->gm, 256, c->ctx, c->dim, c->layers, c->heads, (float)c->dropout,
+                      r->rows) != 0)
+            return -1;
+        w->tok = xcalloc((size_t)r->rows * r->T, 1, "batch");
+        w->tgt = xcalloc((size_t)r->rows * r->T, 1, "batch");
+    } else {
+        if (vae_build(&w->vm, (int)r->in, c->hidden_sizes, c->nhidden, c->latent,
+                      strcmp(c->likelihood, "gaussian") ? LIK_BERNOULLI : LIK_GAUSSIAN,
+                      (float)c->kl_weight, c->autoencoder, r->rows) != 0)
+            return -1;
+        w->x = xcalloc((size_t)r->rows * r->in, sizeof(float), "batch");
+        w->eps = xcalloc((size_t)r->rows * c->latent, sizeof(float), "eps");
+    }
+    w->row_loss = xcalloc((size_t)r->rows, sizeof(double), "losses");
+    return 0;
+}
+
 static int build_model(run *r)
 {
     const config *c = &r->cfg;
-    int failed;
-    if (r->is_gpt) {
-        failed = gpt_build(&r->gm, 256, c->ctx, c->dim, c->layers, c->heads, (float)c->dropout,
-                           r->rows) != 0;
-        r->pt = &r->gm.params;
-    } else {
-        failed = vae_build(&r->vm, (int)r->in, c->hidden_sizes, c->nhidden, c->latent,
-                           strcmp(c->likelihood, "gaussian") ? LIK_BERNOULLI : LIK_GAUSSIAN,
-                           (float)c->kl_weight, c->autoencoder, r->rows) != 0;
-        r->pt = &r->vm.params;
-    }
+    if (r->nworkers < 1)
+        r->nworkers = 1;
+    r->work = xcalloc((size_t)r->nworkers, sizeof *r->work, "workers");
+    int failed = 0;
+    for (int k = 0; k < r->nworkers && !failed; k++)
+        failed = build_worker(r, &r->work[k]) != 0;
     if (agree(failed))
         return -1;
+    worker *w0 = &r->work[0];
+    r->pt = r->is_gpt ? &w0->gm.params : &w0->vm.params;
     size_t P = r->pt->total;
     r->params = xcalloc(P, sizeof(float), "parameters");
     r->grad = xcalloc(P, sizeof(float), "gradients");
     r->adam_m = xcalloc(P, sizeof(float), "Adam moments");
     r->adam_v = xcalloc(P, sizeof(float), "Adam moments");
-    r->lane_grad = xcalloc(P, sizeof(float), "lane gradient");
     const int nb = r->pt->n;
     r->bucket_off = xcalloc((size_t)nb + 1, sizeof(size_t), "buckets");
     params_bucket_offsets(r->pt, r->bucket_off);
     if (r->exact) {
-        r->acc = xcalloc(P, sizeof(double), "reduction buffer");
+        for (int k = 0; k < r->nworkers; k++)
+            r->work[k].lane_grad = xcalloc(P, sizeof(float), "lane gradient");
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
-        r->bucket_max = xcalloc((size_t)nb + 1, sizeof(float), "buckets");
-        lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->acc, r->exps, r->bucket_max);
+        if (lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->nworkers, r->exps) != 0) {
+            fprintf(stderr, "trainer: out of memory for the lane sums\n");
+            comm_abort(EXIT_INTERNAL);
+        }
     }
     if (r->is_gpt) {
-        r->tok = xcalloc((size_t)r->rows * r->T, 1, "batch");
-        r->tgt = xcalloc((size_t)r->rows * r->T, 1, "batch");
-        gpt_init(&r->gm, r->params, (uint32_t)c->seed);
-        r->flops_per_token = gpt_flops_per_token(&r->gm, r->T);
+        gpt_init(&w0->gm, r->params, (uint32_t)c->seed);
+        r->flops_per_token = gpt_flops_per_token(&w0->gm, r->T);
     } else {
-        r->x = xcalloc((size_t)r->rows * r->in, sizeof(float), "batch");
-        r->eps = xcalloc((size_t)r->rows * c->latent, sizeof(float), "eps");
-        vae_init(&r->vm, r->params, (uint32_t)c->seed);
+        vae_init(&w0->vm, r->params, (uint32_t)c->seed);
     }
-    r->row_loss = xcalloc((size_t)r->rows, sizeof(double), "losses");
     r->lane_loss = xcalloc((size_t)r->nlanes + 1, sizeof(double), "losses");
     return 0;
 }
 
 static void free_run(run *r)
 {
-    if (r->is_gpt)
-        gpt_free(&r->gm);
-    else
-        vae_free(&r->vm);
+    for (int k = 0; r->work && k < r->nworkers; k++) {
+        worker *w = &r->work[k];
+        if (r->is_gpt)
+            gpt_free(&w->gm);
+        else
+            vae_free(&w->vm);
+        free(w->x);
+        free(w->eps);
+        free(w->tok);
+        free(w->tgt);
+        free(w->row_loss);
+        free(w->lane_grad);
+    }
+    free(r->work);
+    lane_sum_free(&r->sum);
     free(r->params);
     free(r->grad);
     free(r->adam_m);
     free(r->adam_v);
-    free(r->lane_grad);
     free(r->exps);
-    free(r->acc);
-    free(r->bucket_max);
     free(r->bucket_off);
-    free(r->x);
-    free(r->eps);
-    free(r->tok);
-    free(r->tgt);
-    free(r->row_loss);
     free(r->lane_loss);
     if (r->lanes)
         lane_data_free(r->lanes, r->nlocal);
@@ -370,6 +402,7 @@ static void fill_window(uint8_t *tok, uint8_t *tgt, const uint8_t *src, int T)
 static double evaluate(run *r)
 {
     const uint32_t seed = (uint32_t)r->cfg.seed;
+    worker *w0 = &r->work[0];
     double sum = 0.0;
     if (r->is_gpt) {
         const int T = r->T, W = r->cfg.val_windows;
@@ -378,11 +411,11 @@ static double evaluate(run *r)
             uint32_t w[4];
             rng_block(seed, RNG_STREAM_GLOBAL, RNG_EVAL, (uint32_t)i, 0, 0, w);
             size_t off = rng_below(w[0], (uint32_t)(r->test.n - (size_t)T));
-            fill_window(r->tok + (size_t)R * T, r->tgt + (size_t)R * T, r->test.data + off, T);
+            fill_window(w0->tok + (size_t)R * T, w0->tgt + (size_t)R * T, r->test.data + off, T);
             if (++R == r->rows || i + r->np >= W) {
-                gpt_forward(&r->gm, r->params, r->tok, r->tgt, R, T, NULL, r->row_loss);
+                gpt_forward(&w0->gm, r->params, w0->tok, w0->tgt, R, T, NULL, w0->row_loss);
                 for (int j = 0; j < R; j++)
-                    sum += r->row_loss[j];
+                    sum += w0->row_loss[j];
                 R = 0;
             }
         }
@@ -394,20 +427,20 @@ static double evaluate(run *r)
         int R = (int)(r->test.n - i0 < (size_t)r->rows ? r->test.n - i0 : (size_t)r->rows);
         for (int j = 0; j < R; j++) {
             size_t i = i0 + (size_t)j;
-            fill_pixels(r->x + (size_t)j * r->in, r->test.data + i * r->in, r->in);
+            fill_pixels(w0->x + (size_t)j * r->in, r->test.data + i * r->in, r->in);
             rng_normals(seed, RNG_STREAM_GLOBAL, RNG_EVAL, r->test.shard_of[i], r->test.index_in[i],
-                        r->eps + (size_t)j * L, (size_t)L);
+                        w0->eps + (size_t)j * L, (size_t)L);
         }
-        vae_forward(&r->vm, r->params, r->x, r->eps, R, r->row_loss);
+        vae_forward(&w0->vm, r->params, w0->x, w0->eps, R, w0->row_loss);
         for (int j = 0; j < R; j++)
-            sum += r->row_loss[j];
+            sum += w0->row_loss[j];
     }
     comm_sum_double(&sum, 1);
     return sum / (double)r->n_test;
 }
 
 /* The inputs of lane l's rows for micro-step m, at batch row `at`. */
-static void fill_lane(run *r, int l, int m, int at)
+static void fill_lane(run *r, worker *w, int l, int m, int at)
 {
     const config *c = &r->cfg;
     const uint32_t seed = (uint32_t)c->seed;
@@ -415,38 +448,88 @@ static void fill_lane(run *r, int l, int m, int at)
     for (int j = 0; j < r->micro_rows; j++) {
         const int row = at + j, s = m * r->micro_rows + j; /* s: row within the lane's step */
         if (r->is_gpt) {
-            uint32_t w[4];
-            rng_block(seed, (uint32_t)d->lane, RNG_WINDOW, (uint32_t)r->step, (uint32_t)s, 0, w);
-            size_t off = rng_below(w[0], (uint32_t)(d->n - (size_t)r->T));
-            fill_window(r->tok + (size_t)row * r->T, r->tgt + (size_t)row * r->T, d->data + off,
+            uint32_t draw[4];
+            rng_block(seed, (uint32_t)d->lane, RNG_WINDOW, (uint32_t)r->step, (uint32_t)s, 0, draw);
+            size_t off = rng_below(draw[0], (uint32_t)(d->n - (size_t)r->T));
+            fill_window(w->tok + (size_t)row * r->T, w->tgt + (size_t)row * r->T, d->data + off,
                         r->T);
         } else {
             uint64_t pos = (uint64_t)r->step * (uint64_t)r->lane_rows + (uint64_t)s;
             uint32_t idx = lane_sample(d, seed, pos);
-            fill_pixels(r->x + (size_t)row * r->in, d->data + (size_t)idx * d->sample_bytes, r->in);
+            fill_pixels(w->x + (size_t)row * r->in, d->data + (size_t)idx * d->sample_bytes, r->in);
             rng_normals(seed, (uint32_t)d->lane, RNG_EPS, (uint32_t)r->step, (uint32_t)s,
-                        r->eps + (size_t)row * c->latent, (size_t)c->latent);
+                        w->eps + (size_t)row * c->latent, (size_t)c->latent);
         }
     }
 }
 
 /* Forward and backward over R batch rows; GPT accumulates into grad, the
  * VAE (one micro-step only) writes it. Returns the rows' summed loss. */
-static double forward_backward(run *r, float *grad, int R, const gpt_noise *noise)
+static double forward_backward(run *r, worker *w, float *grad, int R, const gpt_noise *noise)
 {
     const config *c = &r->cfg;
     if (r->is_gpt) {
-        gpt_forward(&r->gm, r->params, r->tok, r->tgt, R, r->T, noise, r->row_loss);
-        gpt_backward(&r->gm, r->params, grad, r->tok, r->tgt, R, r->T,
+        gpt_forward(&w->gm, r->params, w->tok, w->tgt, R, r->T, noise, w->row_loss);
+        gpt_backward(&w->gm, r->params, grad, w->tok, w->tgt, R, r->T,
                      1.0f / ((float)c->batch * (float)r->T));
     } else {
-        vae_forward(&r->vm, r->params, r->x, r->eps, R, r->row_loss);
-        vae_backward(&r->vm, r->params, grad, r->x, r->eps, R, 1.0f / (float)c->batch);
+        vae_forward(&w->vm, r->params, w->x, w->eps, R, w->row_loss);
+        vae_backward(&w->vm, r->params, grad, w->x, w->eps, R, 1.0f / (float)c->batch);
     }
     double s = 0.0;
     for (int j = 0; j < R; j++)
-        s += r->row_loss[j];
+        s += w->row_loss[j];
     return s;
+}
+
+/* Exact mode: thread k runs the rank's lanes k, k + nworkers, ... alone,
+ * adding each lane's gradient into its own slot of the lane sum. */
+typedef struct {
+    run *r;
+    int k;
+} lane_job;
+
+static void *run_lanes(void *arg)
+{
+    lane_job *job = arg;
+    run *r = job->r;
+    worker *w = &r->work[job->k];
+    const config *c = &r->cfg;
+    const int M = c->micro_steps;
+    for (int l = job->k; l < r->nlocal; l += r->nworkers) {
+        double loss = 0.0;
+        if (r->is_gpt)
+            memset(w->lane_grad, 0, r->pt->total * sizeof(float));
+        for (int m = 0; m < M; m++) {
+            gpt_noise noise = {(uint32_t)c->seed, (uint32_t)r->lane_ids[l],
+                               (uint32_t)(r->step * M + m)};
+            fill_lane(r, w, l, m, 0);
+            loss += forward_backward(r, w, w->lane_grad, r->micro_rows, &noise);
+        }
+        r->lane_loss[r->lane_ids[l]] = loss; /* one writer per slot */
+        lane_sum_add(&r->sum, job->k, w->lane_grad);
+    }
+    return NULL;
+}
+
+/* Runs every local lane on nworkers threads (this one included). */
+static void run_all_lanes(run *r)
+{
+    pthread_t tid[64];
+    lane_job jobs[64];
+    int started = 0;
+    for (int k = 1; k < r->nworkers && k < 64; k++) {
+        jobs[k] = (lane_job){r, k};
+        if (pthread_create(&tid[k], NULL, run_lanes, &jobs[k]) != 0) {
+            fprintf(stderr, "trainer: cannot start a lane thread\n");
+            comm_abort(EXIT_INTERNAL);
+        }
+        started = k;
+    }
+    jobs[0] = (lane_job){r, 0};
+    run_lanes(&jobs[0]);
+    for (int k = 1; k <= started; k++)
+        pthread_join(tid[k], NULL);
 }
 
 /* The learning rate of the update that ends step `step` (0-based): linear
@@ -475,32 +558,21 @@ static double train_step(run *r, int *stop, double *grad_norm, double *lr_used)
     if (r->exact) {
         do {
             lane_sum_begin(&r->sum);
-            for (int l = 0; l < r->nlocal; l++) {
-                double loss = 0.0;
-                if (r->is_gpt)
-                    memset(r->lane_grad, 0, P * sizeof(float));
-                for (int m = 0; m < M; m++) {
-                    gpt_noise noise = {(uint32_t)c->seed, (uint32_t)r->lane_ids[l],
-                                       (uint32_t)(r->step * M + m)};
-                    fill_lane(r, l, m, 0);
-                    loss += forward_backward(r, r->lane_grad, r->micro_rows, &noise);
-                }
-                r->lane_loss[r->lane_ids[l]] = loss;
-                lane_sum_add(&r->sum, r->lane_grad);
-            }
+            run_all_lanes(r);
         } while (lane_sum_end(&r->sum, r->grad) == LANE_SUM_AGAIN);
     } else {
+        worker *w = &r->work[0];
         if (r->is_gpt)
             memset(r->grad, 0, P * sizeof(float));
         for (int m = 0; m < M; m++) {
             for (int l = 0; l < r->nlocal; l++)
-                fill_lane(r, l, m, l * r->micro_rows);
+                fill_lane(r, w, l, m, l * r->micro_rows);
             gpt_noise noise = {(uint32_t)c->seed, RNG_STREAM_GLOBAL - 1 - (uint32_t)r->rank,
                                (uint32_t)(r->step * M + m)};
-            forward_backward(r, r->grad, r->rows, &noise);
+            forward_backward(r, w, r->grad, r->rows, &noise);
             for (int l = 0; l < r->nlocal; l++)
                 for (int j = 0; j < r->micro_rows; j++)
-                    r->lane_loss[r->lane_ids[l]] += r->row_loss[l * r->micro_rows + j];
+                    r->lane_loss[r->lane_ids[l]] += w->row_loss[l * r->micro_rows + j];
         }
         comm_sum_float(r->grad, P);
     }
@@ -565,7 +637,7 @@ static void print_sample(run *r, const char *prompt, int length)
 {
     int plen = (int)strlen(prompt);
     uint8_t *out = xcalloc((size_t)plen + (size_t)length + 2, 1, "sample");
-    int n = gpt_sample(&r->gm, r->params, (const uint8_t *)prompt, plen, length,
+    int n = gpt_sample(&r->work[0].gm, r->params, (const uint8_t *)prompt, plen, length,
                        (float)r->cfg.temperature, r->cfg.top_k, (uint32_t)r->cfg.seed, out);
     printf("sample at step %ld: ", r->step);
     fwrite(out, 1, (size_t)n, stdout);
@@ -692,8 +764,10 @@ int train_run(int argc, char **argv, train_stats *stats)
     if (configure(&r, argc, argv, resume, &meta, &status) != 0)
         return status;
     const config *c = &r.cfg;
-    set_threads(c, strcmp(c->reduce, "exact") == 0);
-    if (setup_lanes(&r) != 0 || load_data(&r, 1) != 0 || build_model(&r) != 0)
+    if (setup_lanes(&r) != 0)
+        goto bad;
+    set_threads(&r);
+    if (load_data(&r, 1) != 0 || build_model(&r) != 0)
         goto bad;
     if (resume[0]) {
         if (read_checkpoint_tensors(&r, resume, &meta) != 0)
@@ -716,9 +790,11 @@ int train_run(int argc, char **argv, train_stats *stats)
         r.peak_flops = measure_peak(&r);
 
     if (r.loud) {
-        printf("trainer %s: train %s on %d rank(s), %d lanes of %d %s, reduce %s, %d BLAS thread(s)/rank\n",
+        printf("trainer %s: train %s on %d rank(s), %d lanes of %d %s, reduce %s, "
+               "%d lane thread(s) x %d BLAS thread(s) per rank\n",
                PACKAGE_VERSION, c->model, r.np, r.nlanes, r.lane_rows,
-               r.is_gpt ? "sequences" : "samples", c->reduce, openblas_get_num_threads());
+               r.is_gpt ? "sequences" : "samples", c->reduce, r.nworkers,
+               openblas_get_num_threads());
         if (r.is_gpt)
             printf("data: %zu train bytes, %zu validation bytes; model: %zu parameters, "
                    "%.3g FLOPs/token; sgemm peak %.1f GFLOP/s over %d rank(s)\n",
@@ -873,7 +949,8 @@ static int load_for_inference(run *r, enum command cmd, int argc, char **argv, i
                     probe.checkpoint, r->cfg.model);
         goto out;
     }
-    set_threads(&r->cfg, 0);
+    r->exact = 0;
+    set_threads(r);
     r->is_gpt = strcmp(r->cfg.model, "gpt") == 0;
     r->nlanes = r->np;
     r->nlocal = 1;
@@ -926,7 +1003,7 @@ int cmd_sample(int argc, char **argv)
         const config *c = &r.cfg;
         int plen = (int)strlen(c->prompt);
         uint8_t *out = xcalloc((size_t)plen + (size_t)c->length + 2, 1, "sample");
-        int n = gpt_sample(&r.gm, r.params, (const uint8_t *)c->prompt, plen, c->length,
+        int n = gpt_sample(&r.work[0].gm, r.params, (const uint8_t *)c->prompt, plen, c->length,
                            (float)c->temperature, c->top_k, (uint32_t)c->seed, out);
         fwrite(out, 1, (size_t)n, stdout);
         printf("\n");
