@@ -6,6 +6,8 @@
  * for float rounding (about 1e-7 relative in f, amplified by 1 / 2h). */
 #include "trainer/activation.h"
 #include "trainer/attention.h"
+#include "trainer/crossentropy.h"
+#include "trainer/embedding.h"
 #include "trainer/gpt.h"
 #include "trainer/layernorm.h"
 #include "trainer/linear.h"
@@ -284,6 +286,72 @@ START_TEST(causal_attention)
 }
 END_TEST
 
+/* Embedding: f = sum(r * embed(tokens)), with a repeated token so that a
+ * row of wte collects two positions. */
+enum { EB = 2, ET = 3, EC = 4, EV = 5 };
+static float ewte[EV * EC], ewpe[ET * EC], er[EB * ET * EC];
+static const uint8_t etok[EB * ET] = {1, 3, 1, 4, 0, 3};
+
+static double embedding_f(void)
+{
+    float out[EB * ET * EC];
+    embedding_forward(out, etok, ewte, ewpe, EB, ET, EC);
+    double f = 0;
+    for (int i = 0; i < EB * ET * EC; i++)
+        f += (double)er[i] * out[i];
+    return f;
+}
+
+START_TEST(embedding)
+{
+    randu(ewte, EV * EC, 18, -1, 1);
+    randu(ewpe, ET * EC, 19, -1, 1);
+    randu(er, EB * ET * EC, 20, -1, 1);
+    float dwte[EV * EC] = {0}, dwpe[ET * EC] = {0};
+    embedding_backward(dwte, dwpe, er, etok, EB, ET, EC);
+    check_fd(ewte, dwte, EV * EC, embedding_f, "dwte");
+    check_fd(ewpe, dwpe, ET * EC, embedding_f, "dwpe");
+    for (int i = 0; i < EC; i++) /* token 2 never appears */
+        ck_assert_float_eq(dwte[2 * EC + i], 0.0f);
+}
+END_TEST
+
+/* Softmax cross-entropy: f = mean over rows of -log softmax(z)[target]. */
+enum { XB = 2, XT = 3, XV = 7 };
+static float xz[XB * XT * XV];
+static const uint8_t xtgt[XB * XT] = {0, 6, 3, 3, 1, 5};
+
+static double crossentropy_f(void)
+{
+    float z[XB * XT * XV];
+    double loss[XB];
+    memcpy(z, xz, sizeof z);
+    crossentropy_forward(z, loss, xtgt, XB, XT, XV);
+    return (loss[0] + loss[1]) / (XB * XT);
+}
+
+START_TEST(softmax_crossentropy)
+{
+    randu(xz, XB * XT * XV, 21, -3, 3);
+    float p[XB * XT * XV], d[XB * XT * XV];
+    double loss[XB];
+    memcpy(p, xz, sizeof p);
+    crossentropy_forward(p, loss, xtgt, XB, XT, XV);
+    for (int r = 0; r < XB * XT; r++) { /* probabilities */
+        double s = 0;
+        for (int v = 0; v < XV; v++)
+            s += p[r * XV + v];
+        ck_assert_double_lt(fabs(s - 1), 1e-6);
+    }
+    crossentropy_backward(d, p, xtgt, XB * XT, XV, 1.0f / (XB * XT));
+    check_fd(xz, d, XB * XT * XV, crossentropy_f, "dlogits");
+    /* equal logits: ln V nats a position */
+    float flat[XV] = {0};
+    crossentropy_forward(flat, loss, xtgt, 1, 1, XV);
+    ck_assert_double_eq_tol(loss[0], log((double)XV), 1e-6);
+}
+END_TEST
+
 /* The whole GPT on a tiny configuration: mean cross-entropy per position,
  * which also checks the embeddings (tied), the softmax cross-entropy, the
  * MLP with GELU and every LayerNorm in place. */
@@ -401,6 +469,8 @@ int main(void)
     tcase_add_test(tc, tanh_accuracy);
     tcase_add_test(tc, layernorm);
     tcase_add_test(tc, causal_attention);
+    tcase_add_test(tc, embedding);
+    tcase_add_test(tc, softmax_crossentropy);
     tcase_add_test(tc, gpt_whole_model);
     tcase_add_test(tc, gpt_is_causal);
     tcase_add_test(tc, gpt_sampling_is_deterministic);

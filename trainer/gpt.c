@@ -2,6 +2,8 @@
 
 #include "activation.h"
 #include "attention.h"
+#include "crossentropy.h"
+#include "embedding.h"
 #include "layernorm.h"
 #include "linear.h"
 #include "philox.h"
@@ -173,14 +175,8 @@ void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8
 {
     const int C = m->C, V = m->V, BT = B * T;
     const int drop = noise && m->dropout > 0.0f;
-    const float *wte = W(m, params, m->wte), *wpe = W(m, params, m->wpe);
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            float *x = m->encoded + ((size_t)b * T + t) * C;
-            const float *te = wte + (size_t)tokens[b * T + t] * C, *pe = wpe + (size_t)t * C;
-            for (int i = 0; i < C; i++)
-                x[i] = te[i] + pe[i];
-        }
+    const float *wte = W(m, params, m->wte);
+    embedding_forward(m->encoded, tokens, wte, W(m, params, m->wpe), B, T, C);
     const float *residual = m->encoded;
     for (int l = 0; l < m->L; l++) {
         const gpt_block *k = &m->block[l];
@@ -219,27 +215,8 @@ void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8
                       W(m, params, m->lnfb), BT, C);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, V, C, 1.0f, m->lnf, C, wte, C, 0.0f,
                 m->logits, V);
-    if (!targets)
-        return;
-    for (int b = 0; b < B; b++) {
-        double loss = 0.0;
-        for (int t = 0; t < T; t++) {
-            float *row = m->logits + ((size_t)b * T + t) * V;
-            float mx = row[0];
-            for (int v = 1; v < V; v++)
-                mx = row[v] > mx ? row[v] : mx;
-            float sum = 0.0f;
-            for (int v = 0; v < V; v++) {
-                row[v] = expf(row[v] - mx);
-                sum += row[v];
-            }
-            const float inv = 1.0f / sum;
-            for (int v = 0; v < V; v++)
-                row[v] *= inv;
-            loss -= log((double)row[targets[b * T + t]]);
-        }
-        seq_loss[b] = loss;
-    }
+    if (targets)
+        crossentropy_forward(m->logits, seq_loss, targets, B, T, V);
 }
 
 static void copy_masked(float *out, const float *in, const float *mask, size_t n)
@@ -262,15 +239,8 @@ void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *toke
     memset(m->dbuf, 0, m->nbuf * sizeof(float));
     float *G = grads;
 #define GW(idx) (G + m->params.v[idx].offset)
-    /* cross-entropy: d logits = (p - onehot) * scale */
     float *dlogits = D(m, m->logits);
-    for (int r = 0; r < BT; r++) {
-        const float *p = m->logits + (size_t)r * V;
-        float *d = dlogits + (size_t)r * V;
-        for (int v = 0; v < V; v++)
-            d[v] = scale * p[v];
-        d[targets[r]] -= scale;
-    }
+    crossentropy_backward(dlogits, m->logits, targets, BT, V, scale);
     const float *wte = W(m, params, m->wte);
     float *dlnf = D(m, m->lnf);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, V, 1.0f, dlogits, V, wte, C,
@@ -314,18 +284,7 @@ void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *toke
                            W(m, params, k->ln1w), layer(m->ln1_mean, l, BT, 1),
                            layer(m->ln1_rstd, l, BT, 1), BT, C);
     }
-    /* embeddings: rows in a fixed order, so the sums are deterministic */
-    const float *denc = D(m, m->encoded);
-    float *dwte = GW(m->wte), *dwpe = GW(m->wpe);
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
-            const float *d = denc + ((size_t)b * T + t) * C;
-            float *te = dwte + (size_t)tokens[b * T + t] * C, *pe = dwpe + (size_t)t * C;
-            for (int i = 0; i < C; i++) {
-                te[i] += d[i];
-                pe[i] += d[i];
-            }
-        }
+    embedding_backward(GW(m->wte), GW(m->wpe), D(m, m->encoded), tokens, B, T, C);
 #undef GW
 }
 

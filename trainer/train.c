@@ -48,7 +48,13 @@ typedef struct {
     float *lane_grad; /* exact: the gradient of the lane being run */
 } worker;
 
+struct run;
 typedef struct {
+    struct run *r;
+    int k;
+} lane_job;
+
+typedef struct run {
     config cfg;
     int rank, np, loud;
     int is_gpt;
@@ -61,6 +67,10 @@ typedef struct {
     int exact;
     int nworkers; /* exact: threads running lanes; fast: 1 */
     worker *work;
+    lane_job *jobs;
+    pthread_t *tid;
+    pthread_barrier_t start, done;
+    int threads_running, quit;
     const param_table *pt;
     float *params, *grad, *adam_m, *adam_v;
     lane_sum sum; /* exact: the order-free sum of lane gradients */
@@ -215,6 +225,8 @@ static int build_worker(run *r, worker *w)
     return 0;
 }
 
+static void start_lane_threads(run *r);
+
 static int build_model(run *r)
 {
     const config *c = &r->cfg;
@@ -252,11 +264,16 @@ static int build_model(run *r)
         vae_init(&w0->vm, r->params, (uint32_t)c->seed);
     }
     r->lane_loss = xcalloc((size_t)r->nlanes + 1, sizeof(double), "losses");
+    if (r->exact)
+        start_lane_threads(r);
     return 0;
 }
 
+static void stop_lane_threads(run *r);
+
 static void free_run(run *r)
 {
+    stop_lane_threads(r);
     for (int k = 0; r->work && k < r->nworkers; k++) {
         worker *w = &r->work[k];
         if (r->is_gpt)
@@ -484,11 +501,6 @@ static double forward_backward(run *r, worker *w, float *grad, int R, const gpt_
 
 /* Exact mode: thread k runs the rank's lanes k, k + nworkers, ... alone,
  * adding each lane's gradient into its own slot of the lane sum. */
-typedef struct {
-    run *r;
-    int k;
-} lane_job;
-
 static void *run_lanes(void *arg)
 {
     lane_job *job = arg;
@@ -512,24 +524,67 @@ static void *run_lanes(void *arg)
     return NULL;
 }
 
+/* The lane threads live as long as the run (nothing is allocated per
+ * step): they wait at `start`, run their lanes, and meet at `done`. */
+static void *lane_thread(void *arg)
+{
+    lane_job *job = arg;
+    run *r = job->r;
+    for (;;) {
+        pthread_barrier_wait(&r->start);
+        if (r->quit)
+            return NULL;
+        run_lanes(job);
+        pthread_barrier_wait(&r->done);
+    }
+}
+
+static void start_lane_threads(run *r)
+{
+    if (r->nworkers < 2)
+        return;
+    r->jobs = xcalloc((size_t)r->nworkers, sizeof *r->jobs, "lane threads");
+    r->tid = xcalloc((size_t)r->nworkers, sizeof *r->tid, "lane threads");
+    pthread_barrier_init(&r->start, NULL, (unsigned)r->nworkers);
+    pthread_barrier_init(&r->done, NULL, (unsigned)r->nworkers);
+    for (int k = 0; k < r->nworkers; k++)
+        r->jobs[k] = (lane_job){r, k};
+    for (int k = 1; k < r->nworkers; k++)
+        if (pthread_create(&r->tid[k], NULL, lane_thread, &r->jobs[k]) != 0) {
+            fprintf(stderr, "trainer: cannot start lane thread %d\n", k);
+            comm_abort(EXIT_INTERNAL);
+        }
+    r->threads_running = 1;
+}
+
+static void stop_lane_threads(run *r)
+{
+    if (r->threads_running) {
+        r->quit = 1;
+        pthread_barrier_wait(&r->start);
+        for (int k = 1; k < r->nworkers; k++)
+            pthread_join(r->tid[k], NULL);
+        pthread_barrier_destroy(&r->start);
+        pthread_barrier_destroy(&r->done);
+        r->threads_running = 0;
+    }
+    free(r->jobs);
+    free(r->tid);
+    r->jobs = NULL;
+    r->tid = NULL;
+}
+
 /* Runs every local lane on nworkers threads (this one included). */
 static void run_all_lanes(run *r)
 {
-    pthread_t tid[64];
-    lane_job jobs[64];
-    int started = 0;
-    for (int k = 1; k < r->nworkers && k < 64; k++) {
-        jobs[k] = (lane_job){r, k};
-        if (pthread_create(&tid[k], NULL, run_lanes, &jobs[k]) != 0) {
-            fprintf(stderr, "trainer: cannot start a lane thread\n");
-            comm_abort(EXIT_INTERNAL);
-        }
-        started = k;
+    lane_job self = {r, 0};
+    if (!r->threads_running) {
+        run_lanes(&self);
+        return;
     }
-    jobs[0] = (lane_job){r, 0};
-    run_lanes(&jobs[0]);
-    for (int k = 1; k <= started; k++)
-        pthread_join(tid[k], NULL);
+    pthread_barrier_wait(&r->start);
+    run_lanes(&self);
+    pthread_barrier_wait(&r->done);
 }
 
 /* The learning rate of the update that ends step `step` (0-based): linear

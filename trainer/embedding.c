@@ -1,0 +1,29 @@
+#include "embedding.h"
+
+#include <stddef.h>
+
+void embedding_forward(float *out, const uint8_t *tokens, const float *wte, const float *wpe,
+                       int B, int T, int C)
+{
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *x = out + ((size_t)b * T + t) * C;
+            const float *te = wte + (size_t)tokens[b * T + t] * C, *pe = wpe + (size_t)t * C;
+            for (int i = 0; i < C; i++)
+                x[i] = te[i] + pe[i];
+        }
+}
+
+void embedding_backward(float *dwte, float *dwpe, const float *dout, const uint8_t *tokens, int B,
+                        int T, int C)
+{
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            const float *d = dout + ((size_t)b * T + t) * C;
+            float *te = dwte + (size_t)tokens[b * T + t] * C, *pe = dwpe + (size_t)t * C;
+            for (int i = 0; i < C; i++) {
+                te[i] += d[i];
+                pe[i] += d[i];
+            }
+        }
+}

@@ -1,0 +1,14 @@
+/* Token plus position embedding: out[b, t] = wte[tokens[b, t]] + wpe[t].
+ * The backward pass accumulates into the rows of dwte and dwpe, visiting
+ * positions in a fixed order so that the sums are deterministic. */
+#ifndef TRAINER_EMBEDDING_H
+#define TRAINER_EMBEDDING_H
+
+#include <stdint.h>
+
+void embedding_forward(float *out, const uint8_t *tokens, const float *wte, const float *wpe,
+                       int B, int T, int C);
+void embedding_backward(float *dwte, float *dwpe, const float *dout, const uint8_t *tokens, int B,
+                        int T, int C);
+
+#endif
