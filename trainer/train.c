@@ -663,29 +663,60 @@ static double train_step(run *r, int *stop, double *grad_norm, double *lr_used)
 }
 
 /* The sgemm rate of all ranks at once, in FLOP/s: the denominator of the
- * model FLOPs utilisation. Every rank multiplies matrices of this model's
- * shapes (rows x width x 4 width) on its own BLAS threads for a quarter of a
- * second, at the same time, and the rates are added. */
-static double measure_peak(const run *r)
+ * model FLOPs utilisation. Every thread that trains (lane threads, or BLAS's
+ * own) multiplies matrices of this model's shapes (rows x width x 4 width)
+ * for a fifth of a second, all at the same time, and the rates are added. */
+typedef struct {
+    int M, N, K;
+    double rate;
+} sgemm_probe;
+
+static void *probe_sgemm(void *arg)
 {
-    const int M = r->rows * r->T, N = 4 * r->cfg.dim, K = r->cfg.dim;
-    float *a = xcalloc((size_t)M * K, sizeof(float), "sgemm probe");
-    float *b = xcalloc((size_t)N * K, sizeof(float), "sgemm probe");
-    float *c = xcalloc((size_t)M * N, sizeof(float), "sgemm probe");
-    comm_barrier();
+    sgemm_probe *p = arg;
+    float *a = xcalloc((size_t)p->M * p->K, sizeof(float), "sgemm probe");
+    float *b = xcalloc((size_t)p->N * p->K, sizeof(float), "sgemm probe");
+    float *c = xcalloc((size_t)p->M * p->N, sizeof(float), "sgemm probe");
     double t0 = now_seconds(), t = 0;
     long reps = 0;
     do {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->M, p->N, p->K, 1.0f, a, p->K, b,
+                    p->K, 0.0f, c, p->N);
         reps++;
         t = now_seconds() - t0;
-    } while (t < 0.25);
+    } while (t < 0.2);
     free(a);
     free(b);
     free(c);
-    double rate = 2.0 * M * N * (double)K * reps / t;
-    comm_sum_double(&rate, 1);
-    return rate;
+    p->rate = 2.0 * p->M * p->N * (double)p->K * reps / t;
+    return NULL;
+}
+
+/* Three rounds, each started together on every rank; the best round counts
+ * (a shared machine only ever slows a round down). */
+static double measure_peak(const run *r)
+{
+    sgemm_probe probes[64];
+    pthread_t tid[64];
+    const int n = r->nworkers < 64 ? r->nworkers : 64;
+    double best = 0.0;
+    for (int round = 0; round < 3; round++) {
+        for (int k = 0; k < n; k++)
+            probes[k] = (sgemm_probe){r->rows * r->T, 4 * r->cfg.dim, r->cfg.dim, 0.0};
+        comm_barrier();
+        for (int k = 1; k < n; k++)
+            if (pthread_create(&tid[k], NULL, probe_sgemm, &probes[k]) != 0)
+                probes[k].rate = 0.0;
+        probe_sgemm(&probes[0]);
+        double rate = probes[0].rate;
+        for (int k = 1; k < n; k++) {
+            pthread_join(tid[k], NULL);
+            rate += probes[k].rate;
+        }
+        comm_sum_double(&rate, 1);
+        best = rate > best ? rate : best;
+    }
+    return best;
 }
 
 static void print_sample(run *r, const char *prompt, int length)
