@@ -1,6 +1,6 @@
 #include "checkpoint.h"
 
-#include "h5check.h"
+#include "h5util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,111 +21,6 @@ uint64_t fnv1a64(const void *data, size_t bytes)
         h *= 0x100000001b3ull;
     }
     return h;
-}
-
-static herr_t attr_str(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
-    herr_t rc = -1;
-    if (t >= 0 && sp >= 0 && H5Tset_size(t, strlen(value) + 1) >= 0) {
-        a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-        if (a >= 0 && H5Awrite(a, t, value) >= 0)
-            rc = 0;
-    }
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (t >= 0)
-        H5Tclose(t);
-    return rc;
-}
-
-static herr_t attr_int(hid_t obj, const char *name, hid_t file_type, hid_t mem_type,
-                       const void *value)
-{
-    hid_t sp = H5Screate(H5S_SCALAR);
-    if (sp < 0)
-        return -1;
-    hid_t a = H5Acreate2(obj, name, file_type, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = (a >= 0 && H5Awrite(a, mem_type, value) >= 0) ? 0 : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-static herr_t attr_i32_array(hid_t obj, const char *name, const int32_t *v, int n)
-{
-    hsize_t dims[1] = {(hsize_t)n};
-    hid_t sp = H5Screate_simple(1, dims, NULL);
-    if (sp < 0)
-        return -1;
-    hid_t a = H5Acreate2(obj, name, H5T_STD_I32LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    herr_t rc = (a >= 0 && H5Awrite(a, H5T_NATIVE_INT32, v) >= 0) ? 0 : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-/* An int32 array attribute of at most max values; returns its length, 0 when
- * absent, -1 when unreadable. */
-static int read_attr_i32_array(hid_t obj, const char *name, int32_t *v, int max)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return 0;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t sp = a >= 0 ? H5Aget_space(a) : -1;
-    int n = -1;
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1) {
-        hsize_t d;
-        H5Sget_simple_extent_dims(sp, &d, NULL);
-        if (d <= (hsize_t)max && H5Aread(a, H5T_NATIVE_INT32, v) >= 0)
-            n = (int)d;
-    }
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (a >= 0)
-        H5Aclose(a);
-    return n;
-}
-
-static int read_attr_str(hid_t obj, const char *name, char *buf, size_t size)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    hid_t ft = a >= 0 ? H5Aget_type(a) : -1;
-    int rc = -1;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING && !H5Tis_variable_str(ft)) {
-        size_t n = H5Tget_size(ft);
-        char *tmp = calloc(n + 1, 1);
-        hid_t mt = H5Tcopy(H5T_C_S1);
-        H5Tset_size(mt, n);
-        if (tmp && H5Aread(a, mt, tmp) >= 0) {
-            snprintf(buf, size, "%s", tmp);
-            rc = 0;
-        }
-        H5Tclose(mt);
-        free(tmp);
-    }
-    if (ft >= 0)
-        H5Tclose(ft);
-    if (a >= 0)
-        H5Aclose(a);
-    return rc;
-}
-
-static int read_attr_num(hid_t obj, const char *name, hid_t mem_type, void *value)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    int rc = (a >= 0 && H5Aread(a, mem_type, value) >= 0) ? 0 : -1;
-    if (a >= 0)
-        H5Aclose(a);
-    return rc;
 }
 
 static int fsync_path(const char *path, int directory)
@@ -194,30 +89,30 @@ int checkpoint_write(const char *path, ckpt_meta *meta, const ckpt_kv *cfg, int 
     hid_t file = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), cg = -1;
     H5TRY(file, tmp, "cannot create checkpoint file");
     int version = CKPT_FORMAT_VERSION;
-    H5TRY(attr_str(file, "format", CKPT_FORMAT), tmp, "cannot write attribute");
-    H5TRY(attr_int(file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version), tmp,
+    H5TRY(h5_attr_write_str(file, "format", CKPT_FORMAT), tmp, "cannot write attribute");
+    H5TRY(h5_attr_write_num(file, "format_version", H5T_STD_I32LE, H5T_NATIVE_INT, &version), tmp,
             "cannot write attribute");
-    H5TRY(attr_str(file, "program_version", meta->program_version), tmp, "cannot write attribute");
-    H5TRY(attr_str(file, "model", meta->model), tmp, "cannot write attribute");
-    H5TRY(attr_int(file, "step", H5T_STD_I64LE, H5T_NATIVE_LLONG, &meta->step), tmp,
+    H5TRY(h5_attr_write_str(file, "program_version", meta->program_version), tmp, "cannot write attribute");
+    H5TRY(h5_attr_write_str(file, "model", meta->model), tmp, "cannot write attribute");
+    H5TRY(h5_attr_write_num(file, "step", H5T_STD_I64LE, H5T_NATIVE_LLONG, &meta->step), tmp,
             "cannot write attribute");
-    H5TRY(attr_int(file, "data_position", H5T_STD_I64LE, H5T_NATIVE_LLONG,
+    H5TRY(h5_attr_write_num(file, "data_position", H5T_STD_I64LE, H5T_NATIVE_LLONG,
                      &meta->data_position), tmp, "cannot write attribute");
-    H5TRY(attr_int(file, "seed", H5T_STD_I64LE, H5T_NATIVE_LLONG, &meta->seed), tmp,
+    H5TRY(h5_attr_write_num(file, "seed", H5T_STD_I64LE, H5T_NATIVE_LLONG, &meta->seed), tmp,
             "cannot write attribute");
-    H5TRY(attr_int(file, "world_size", H5T_STD_I32LE, H5T_NATIVE_INT, &meta->world_size), tmp,
+    H5TRY(h5_attr_write_num(file, "world_size", H5T_STD_I32LE, H5T_NATIVE_INT, &meta->world_size), tmp,
             "cannot write attribute");
-    H5TRY(attr_int(file, "lanes", H5T_STD_I32LE, H5T_NATIVE_INT, &meta->lanes), tmp,
+    H5TRY(h5_attr_write_num(file, "lanes", H5T_STD_I32LE, H5T_NATIVE_INT, &meta->lanes), tmp,
             "cannot write attribute");
-    H5TRY(attr_int(file, "params_fnv1a64", H5T_STD_U64LE, H5T_NATIVE_UINT64,
+    H5TRY(h5_attr_write_num(file, "params_fnv1a64", H5T_STD_U64LE, H5T_NATIVE_UINT64,
                      &meta->params_fnv1a64), tmp, "cannot write attribute");
     if (meta->nexps > 0)
-        H5TRY(attr_i32_array(file, "reduce_exponents", meta->exps, meta->nexps), tmp,
+        H5TRY(h5_attr_write_i32s(file, "reduce_exponents", meta->exps, meta->nexps), tmp,
               "cannot write attribute");
     cg = H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5TRY(cg, tmp, "cannot create group config");
     for (int i = 0; i < ncfg; i++)
-        H5TRY(attr_str(cg, cfg[i].key, cfg[i].value), tmp, "cannot write config attribute");
+        H5TRY(h5_attr_write_str(cg, cfg[i].key, cfg[i].value), tmp, "cannot write config attribute");
     H5Gclose(cg);
     cg = -1;
     for (int g = 0; g < ngroups; g++)
@@ -265,7 +160,7 @@ static herr_t collect_attr(hid_t loc, const char *name, const H5A_info_t *info, 
     }
     ckpt_kv *e = &l->kv[l->n];
     snprintf(e->key, sizeof e->key, "%s", name);
-    if (read_attr_str(loc, name, e->value, sizeof e->value) != 0)
+    if (h5_attr_read_str(loc, name, e->value, sizeof e->value) != 0)
         return -1;
     l->n++;
     return 0;
@@ -287,30 +182,30 @@ int checkpoint_read_meta(const char *path, ckpt_meta *meta, ckpt_kv **cfg, int *
     }
     char format[64] = "";
     int version = 0;
-    if (read_attr_str(file, "format", format, sizeof format) != 0 ||
+    if (h5_attr_read_str(file, "format", format, sizeof format) != 0 ||
         strcmp(format, CKPT_FORMAT) != 0) {
         fprintf(stderr, "trainer: %s: not a trainer checkpoint (no format attribute)\n", path);
         goto fail;
     }
-    if (read_attr_num(file, "format_version", H5T_NATIVE_INT, &version) != 0 ||
+    if (h5_attr_read_num(file, "format_version", H5T_NATIVE_INT, &version) != 0 ||
         version != CKPT_FORMAT_VERSION) {
         fprintf(stderr, "trainer: %s: checkpoint format version %d, expected %d\n", path, version,
                 CKPT_FORMAT_VERSION);
         goto fail;
     }
-    if (read_attr_str(file, "model", meta->model, sizeof meta->model) ||
-        read_attr_str(file, "program_version", meta->program_version,
+    if (h5_attr_read_str(file, "model", meta->model, sizeof meta->model) ||
+        h5_attr_read_str(file, "program_version", meta->program_version,
                       sizeof meta->program_version) ||
-        read_attr_num(file, "step", H5T_NATIVE_LLONG, &meta->step) ||
-        read_attr_num(file, "data_position", H5T_NATIVE_LLONG, &meta->data_position) ||
-        read_attr_num(file, "seed", H5T_NATIVE_LLONG, &meta->seed) ||
-        read_attr_num(file, "world_size", H5T_NATIVE_INT, &meta->world_size) ||
-        read_attr_num(file, "lanes", H5T_NATIVE_INT, &meta->lanes) ||
-        read_attr_num(file, "params_fnv1a64", H5T_NATIVE_UINT64, &meta->params_fnv1a64)) {
+        h5_attr_read_num(file, "step", H5T_NATIVE_LLONG, &meta->step) ||
+        h5_attr_read_num(file, "data_position", H5T_NATIVE_LLONG, &meta->data_position) ||
+        h5_attr_read_num(file, "seed", H5T_NATIVE_LLONG, &meta->seed) ||
+        h5_attr_read_num(file, "world_size", H5T_NATIVE_INT, &meta->world_size) ||
+        h5_attr_read_num(file, "lanes", H5T_NATIVE_INT, &meta->lanes) ||
+        h5_attr_read_num(file, "params_fnv1a64", H5T_NATIVE_UINT64, &meta->params_fnv1a64)) {
         fprintf(stderr, "trainer: %s: checkpoint lacks a root attribute\n", path);
         goto fail;
     }
-    meta->nexps = read_attr_i32_array(file, "reduce_exponents", meta->exps, CKPT_MAX_TENSORS);
+    meta->nexps = h5_attr_read_i32s(file, "reduce_exponents", meta->exps, CKPT_MAX_TENSORS);
     if (meta->nexps < 0) {
         fprintf(stderr, "trainer: %s: unreadable reduce_exponents attribute\n", path);
         goto fail;

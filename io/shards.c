@@ -1,19 +1,15 @@
 #include "shards.h"
 
-#include "h5check.h"
+#include "h5util.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-void io_quiet_hdf5(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
 void shard_path(char *buf, size_t size, const char *dir, const char *split, int index)
 {
     snprintf(buf, size, "%s/%s-%03d.h5", dir, split, index);
 }
-
-static int get_attr_i64(hid_t obj, const char *name, long long *value);
 
 int shard_read_count(const char *path)
 {
@@ -27,59 +23,13 @@ int shard_read_count(const char *path)
         return -1;
     }
     long long count = -1;
-    if (get_attr_i64(file, "shard_count", &count) != 0 || count < 1 || count > 1000000) {
+    if (h5_attr_read_num(file, "shard_count", H5T_NATIVE_LLONG, &count) != 0 || count < 1 ||
+        count > 1000000) {
         fprintf(stderr, "trainer: %s: no valid shard_count attribute: not a shard file\n", path);
         count = -1;
     }
     H5Fclose(file);
     return (int)count;
-}
-
-static int put_attr_str(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = H5Tcopy(H5T_C_S1), sp = H5Screate(H5S_SCALAR), a = -1;
-    int rc = -1;
-    if (t < 0 || sp < 0 || H5Tset_size(t, strlen(value) + 1) < 0)
-        goto out;
-    a = H5Acreate2(obj, name, t, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0 || H5Awrite(a, t, value) < 0)
-        goto out;
-    rc = 0;
-out:
-    if (a >= 0)
-        H5Aclose(a);
-    if (sp >= 0)
-        H5Sclose(sp);
-    if (t >= 0)
-        H5Tclose(t);
-    return rc;
-}
-
-static int put_attr_i64(hid_t obj, const char *name, long long value)
-{
-    hid_t sp = H5Screate(H5S_SCALAR), a = -1;
-    int rc = -1;
-    if (sp < 0)
-        return -1;
-    a = H5Acreate2(obj, name, H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);
-    if (a >= 0 && H5Awrite(a, H5T_NATIVE_LLONG, &value) >= 0)
-        rc = 0;
-    if (a >= 0)
-        H5Aclose(a);
-    H5Sclose(sp);
-    return rc;
-}
-
-static int get_attr_i64(hid_t obj, const char *name, long long *value)
-{
-    if (H5Aexists(obj, name) <= 0)
-        return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0)
-        return -1;
-    int rc = H5Aread(a, H5T_NATIVE_LLONG, value) < 0 ? -1 : 0;
-    H5Aclose(a);
-    return rc;
 }
 
 /* Creates a chunked, deflated uint8 dataset and writes it. Modification times
@@ -124,13 +74,13 @@ int shard_write(const char *path, const shard *s, const char *source, const char
     file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     H5TRY(file, path, "cannot create file");
     const char *kind = s->kind == SHARD_IMAGES ? "images" : "tokens";
-    H5TRY(put_attr_str(file, "kind", kind), path, "cannot write attribute kind");
-    H5TRY(put_attr_str(file, "source", source), path, "cannot write attribute source");
-    H5TRY(put_attr_str(file, "split", split), path, "cannot write attribute split");
-    H5TRY(put_attr_i64(file, "shard_index", s->shard_index), path, "cannot write attribute");
-    H5TRY(put_attr_i64(file, "shard_count", s->shard_count), path, "cannot write attribute");
-    H5TRY(put_attr_i64(file, "sample_count", (long long)s->n), path, "cannot write attribute");
-    H5TRY(put_attr_i64(file, "first_sample", (long long)s->first_sample), path,
+    H5TRY(h5_attr_write_str(file, "kind", kind), path, "cannot write attribute kind");
+    H5TRY(h5_attr_write_str(file, "source", source), path, "cannot write attribute source");
+    H5TRY(h5_attr_write_str(file, "split", split), path, "cannot write attribute split");
+    H5TRY(h5_attr_write_i64(file, "shard_index", s->shard_index), path, "cannot write attribute");
+    H5TRY(h5_attr_write_i64(file, "shard_count", s->shard_count), path, "cannot write attribute");
+    H5TRY(h5_attr_write_i64(file, "sample_count", (long long)s->n), path, "cannot write attribute");
+    H5TRY(h5_attr_write_i64(file, "first_sample", (long long)s->first_sample), path,
             "cannot write attribute");
     if (s->kind == SHARD_IMAGES) {
         hsize_t dims[3] = {s->n, s->h, s->w};
@@ -229,13 +179,13 @@ int shard_read(const char *path, enum shard_kind kind, int want_index, int want_
         return -1;
     }
     long long index = -1, count = -1, first = 0;
-    if (get_attr_i64(file, "shard_index", &index) != 0 ||
-        get_attr_i64(file, "shard_count", &count) != 0) {
+    if (h5_attr_read_num(file, "shard_index", H5T_NATIVE_LLONG, &index) != 0 ||
+        h5_attr_read_num(file, "shard_count", H5T_NATIVE_LLONG, &count) != 0) {
         fprintf(stderr, "trainer: %s: no shard_index/shard_count attributes: not a shard file\n",
                 path);
         goto fail;
     }
-    get_attr_i64(file, "first_sample", &first);
+    h5_attr_read_num(file, "first_sample", H5T_NATIVE_LLONG, &first);
     if (index != want_index || count != want_count) {
         fprintf(stderr, "trainer: %s: shard %lld of %lld, expected shard %d of %d\n", path, index,
                 count, want_index, want_count);

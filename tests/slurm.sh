@@ -88,7 +88,14 @@ else
     cat "$out_b"
 fi
 # Slurm holds a requeued job back for a while (BeginTime); let it go now
-scontrol update JobId="$b" StartTime=now
+# (asked again until it runs: the job may not be pending yet the first time)
+for _ in $(seq 60); do
+    case "$(job_state "$b")" in
+    PENDING) scontrol update JobId="$b" StartTime=now 2>/dev/null || true ;;
+    RUNNING | COMPLETED | COMPLETING) break ;;
+    esac
+    sleep 1
+done
 if wait_state "$b" COMPLETED 300; then
     ok "job $b completed after its restart"
 else

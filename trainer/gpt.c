@@ -150,6 +150,37 @@ static float *layer(float *base, int l, int BT, int width)
     return base + (size_t)l * BT * width;
 }
 
+/* Block l's activations for a call of B sequences of T positions. */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd, *qkv, *atty, *att, *attproj, *mask1, *res2, *ln2, *ln2_mean,
+        *ln2_rstd, *fch, *fch_gelu, *fcproj, *mask2, *res3;
+} block_acts;
+
+static block_acts block_at(const gpt *m, int l, int B, int T)
+{
+    const int BT = B * T, C = m->C;
+    block_acts a = {
+        .ln1 = layer(m->ln1, l, BT, C),
+        .ln1_mean = layer(m->ln1_mean, l, BT, 1),
+        .ln1_rstd = layer(m->ln1_rstd, l, BT, 1),
+        .qkv = layer(m->qkv, l, BT, 3 * C),
+        .atty = layer(m->atty, l, BT, C),
+        .att = m->att + (size_t)l * B * m->NH * T * T,
+        .attproj = layer(m->attproj, l, BT, C),
+        .mask1 = m->mask1 ? layer(m->mask1, l, BT, C) : NULL,
+        .res2 = layer(m->res2, l, BT, C),
+        .ln2 = layer(m->ln2, l, BT, C),
+        .ln2_mean = layer(m->ln2_mean, l, BT, 1),
+        .ln2_rstd = layer(m->ln2_rstd, l, BT, 1),
+        .fch = layer(m->fch, l, BT, 4 * C),
+        .fch_gelu = layer(m->fch_gelu, l, BT, 4 * C),
+        .fcproj = layer(m->fcproj, l, BT, C),
+        .mask2 = m->mask2 ? layer(m->mask2, l, BT, C) : NULL,
+        .res3 = layer(m->res3, l, BT, C),
+    };
+    return a;
+}
+
 static void make_mask(float *mask, size_t n, float p, const gpt_noise *noise, uint32_t site)
 {
     rng_uniforms(noise->seed, noise->stream, RNG_DROPOUT, noise->counter, site, mask, n);
@@ -180,33 +211,28 @@ void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8
     const float *residual = m->encoded;
     for (int l = 0; l < m->L; l++) {
         const gpt_block *k = &m->block[l];
-        float *ln1 = layer(m->ln1, l, BT, C), *qkv = layer(m->qkv, l, BT, 3 * C);
-        float *atty = layer(m->atty, l, BT, C), *attproj = layer(m->attproj, l, BT, C);
-        float *res2 = layer(m->res2, l, BT, C), *ln2 = layer(m->ln2, l, BT, C);
-        float *fch = layer(m->fch, l, BT, 4 * C), *fch_gelu = layer(m->fch_gelu, l, BT, 4 * C);
-        float *fcproj = layer(m->fcproj, l, BT, C), *res3 = layer(m->res3, l, BT, C);
-        float *att = m->att + (size_t)l * B * m->NH * T * T;
-        layernorm_forward(ln1, layer(m->ln1_mean, l, BT, 1), layer(m->ln1_rstd, l, BT, 1),
-                          residual, W(m, params, k->ln1w), W(m, params, k->ln1b), BT, C);
+        const block_acts a = block_at(m, l, B, T);
+        float *ln1 = a.ln1, *qkv = a.qkv, *atty = a.atty, *attproj = a.attproj, *res2 = a.res2;
+        float *ln2 = a.ln2, *fch = a.fch, *fch_gelu = a.fch_gelu, *fcproj = a.fcproj, *res3 = a.res3;
+        layernorm_forward(ln1, a.ln1_mean, a.ln1_rstd, residual, W(m, params, k->ln1w),
+                          W(m, params, k->ln1b), BT, C);
         linear_forward(qkv, ln1, W(m, params, k->qkvw), W(m, params, k->qkvb), BT, C, 3 * C);
-        attention_forward(atty, att, qkv, B, T, C, m->NH);
+        attention_forward(atty, a.att, qkv, B, T, C, m->NH);
         linear_forward(attproj, atty, W(m, params, k->projw), W(m, params, k->projb), BT, C, C);
         if (drop) {
-            float *mask = layer(m->mask1, l, BT, C);
-            make_mask(mask, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l));
-            mul(attproj, mask, (size_t)BT * C);
+            make_mask(a.mask1, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l));
+            mul(attproj, a.mask1, (size_t)BT * C);
         }
         add_to(res2, residual, attproj, (size_t)BT * C);
-        layernorm_forward(ln2, layer(m->ln2_mean, l, BT, 1), layer(m->ln2_rstd, l, BT, 1), res2,
-                          W(m, params, k->ln2w), W(m, params, k->ln2b), BT, C);
+        layernorm_forward(ln2, a.ln2_mean, a.ln2_rstd, res2, W(m, params, k->ln2w),
+                          W(m, params, k->ln2b), BT, C);
         linear_forward(fch, ln2, W(m, params, k->fcw), W(m, params, k->fcb), BT, C, 4 * C);
         gelu_forward(fch_gelu, fch, (size_t)BT * 4 * C);
         linear_forward(fcproj, fch_gelu, W(m, params, k->fcprojw), W(m, params, k->fcprojb), BT,
                        4 * C, C);
         if (drop) {
-            float *mask = layer(m->mask2, l, BT, C);
-            make_mask(mask, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l + 1));
-            mul(fcproj, mask, (size_t)BT * C);
+            make_mask(a.mask2, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l + 1));
+            mul(fcproj, a.mask2, (size_t)BT * C);
         }
         add_to(res3, res2, fcproj, (size_t)BT * C);
         residual = res3;
@@ -253,16 +279,13 @@ void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *toke
     for (int l = m->L - 1; l >= 0; l--) {
         const gpt_block *k = &m->block[l];
         const float *residual = l ? layer(m->res3, l - 1, BT, C) : m->encoded;
-        float *ln1 = layer(m->ln1, l, BT, C), *qkv = layer(m->qkv, l, BT, 3 * C);
-        float *atty = layer(m->atty, l, BT, C), *attproj = layer(m->attproj, l, BT, C);
-        float *res2 = layer(m->res2, l, BT, C), *ln2 = layer(m->ln2, l, BT, C);
-        float *fch = layer(m->fch, l, BT, 4 * C), *fch_gelu = layer(m->fch_gelu, l, BT, 4 * C);
-        float *fcproj = layer(m->fcproj, l, BT, C), *res3 = layer(m->res3, l, BT, C);
-        float *att = m->att + (size_t)l * B * m->NH * T * T;
+        const block_acts a = block_at(m, l, B, T);
+        float *ln1 = a.ln1, *qkv = a.qkv, *atty = a.atty, *attproj = a.attproj, *res2 = a.res2;
+        float *ln2 = a.ln2, *fch = a.fch, *fch_gelu = a.fch_gelu, *fcproj = a.fcproj, *res3 = a.res3;
         const size_t n = (size_t)BT * C;
         /* res3 = res2 + fcproj */
         float *dres3 = D(m, res3), *dres2 = D(m, res2), *dfcproj = D(m, fcproj);
-        copy_masked(dfcproj, dres3, drop ? layer(m->mask2, l, BT, C) : NULL, n);
+        copy_masked(dfcproj, dres3, drop ? a.mask2 : NULL, n);
         accumulate(dres2, dres3, n);
         linear_backward_params(GW(k->fcprojw), GW(k->fcprojb), dfcproj, fch_gelu, BT, 4 * C, C, 1);
         linear_backward_input(D(m, fch_gelu), dfcproj, W(m, params, k->fcprojw), BT, 4 * C, C);
@@ -270,19 +293,18 @@ void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *toke
         linear_backward_params(GW(k->fcw), GW(k->fcb), D(m, fch), ln2, BT, C, 4 * C, 1);
         linear_backward_input(D(m, ln2), D(m, fch), W(m, params, k->fcw), BT, C, 4 * C);
         layernorm_backward(dres2, GW(k->ln2w), GW(k->ln2b), D(m, ln2), res2, W(m, params, k->ln2w),
-                           layer(m->ln2_mean, l, BT, 1), layer(m->ln2_rstd, l, BT, 1), BT, C);
+                           a.ln2_mean, a.ln2_rstd, BT, C);
         /* res2 = residual + attproj */
         float *dresidual = D(m, residual), *dattproj = D(m, attproj);
-        copy_masked(dattproj, dres2, drop ? layer(m->mask1, l, BT, C) : NULL, n);
+        copy_masked(dattproj, dres2, drop ? a.mask1 : NULL, n);
         accumulate(dresidual, dres2, n);
         linear_backward_params(GW(k->projw), GW(k->projb), dattproj, atty, BT, C, C, 1);
         linear_backward_input(D(m, atty), dattproj, W(m, params, k->projw), BT, C, C);
-        attention_backward(D(m, qkv), m->scratch, D(m, atty), qkv, att, B, T, C, m->NH);
+        attention_backward(D(m, qkv), m->scratch, D(m, atty), qkv, a.att, B, T, C, m->NH);
         linear_backward_params(GW(k->qkvw), GW(k->qkvb), D(m, qkv), ln1, BT, C, 3 * C, 1);
         linear_backward_input(D(m, ln1), D(m, qkv), W(m, params, k->qkvw), BT, C, 3 * C);
         layernorm_backward(dresidual, GW(k->ln1w), GW(k->ln1b), D(m, ln1), residual,
-                           W(m, params, k->ln1w), layer(m->ln1_mean, l, BT, 1),
-                           layer(m->ln1_rstd, l, BT, 1), BT, C);
+                           W(m, params, k->ln1w), a.ln1_mean, a.ln1_rstd, BT, C);
     }
     embedding_backward(GW(m->wte), GW(m->wpe), D(m, m->encoded), tokens, B, T, C);
 #undef GW
