@@ -972,13 +972,10 @@ int train_run(int argc, char **argv, train_stats *stats)
             st.samples_per_s = train_time > 0 ? (double)steps_this_run * c->batch / train_time : 0;
             if (r.loud) {
                 printf("checkpoint: %s/checkpoint.h5 at step %ld\n", c->run_dir, r.step);
-                char what[64];
-                snprintf(what, sizeof what, "final step %ld", r.step);
-                print_eval(&r, what, e);
                 if (r.is_gpt)
-                    printf("final: step %ld, validation loss %.4f nats/byte, train %.0f tokens/s, "
-                           "MFU %.1f%% (%.1f s training)\n",
-                           r.step, e, st.samples_per_s * r.T,
+                    printf("final: step %ld, validation loss %.4f nats/byte (%.4f bits/byte) over "
+                           "%d windows, train %.0f tokens/s, MFU %.1f%% (%.1f s training)\n",
+                           r.step, e, e / M_LN2, c->val_windows, st.samples_per_s * r.T,
                            100.0 * st.samples_per_s * r.T * r.flops_per_token / r.peak_flops,
                            train_time);
                 else
