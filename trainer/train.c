@@ -165,13 +165,12 @@ static int write_checkpoint(run *r)
 
 /* Rank 0 reads the checkpoint's root attributes and configuration and
  * shares them; every rank returns the same verdict. */
-static int read_checkpoint_meta(const char *path, int loud, ckpt_meta *meta, cfg_list *cfg)
+static int read_checkpoint_meta(const char *path, ckpt_meta *meta, cfg_list *cfg)
 {
     ckpt_kv *kv = NULL;
     int n = 0, failed = 0;
     if (comm_rank() == 0)
         failed = checkpoint_read_meta(path, meta, &kv, &n) != 0;
-    (void)loud;
     if (agree(failed))
         return -1;
     comm_bcast_bytes(meta, sizeof *meta, 0);
@@ -778,7 +777,7 @@ static int configure(run *r, int argc, char **argv, char *resume, ckpt_meta *met
     } else if (probe.resume[0]) {
         snprintf(resume, CFG_PATH + 32, "%s", probe.resume);
     }
-    if (resume[0] && read_checkpoint_meta(resume, r->loud, meta, &from_ckpt) != 0)
+    if (resume[0] && read_checkpoint_meta(resume, meta, &from_ckpt) != 0)
         goto bad;
     layers[0] = &from_ckpt;
     layers[1] = &given;
@@ -1019,7 +1018,7 @@ static int load_for_inference(run *r, enum command cmd, int argc, char **argv, i
             fprintf(stderr, "trainer: --checkpoint PATH is required\n");
         goto out;
     }
-    if (read_checkpoint_meta(probe.checkpoint, r->loud, &meta, &from_ckpt) != 0)
+    if (read_checkpoint_meta(probe.checkpoint, &meta, &from_ckpt) != 0)
         goto out;
     layers[0] = &from_ckpt;
     layers[1] = &given;
@@ -1071,7 +1070,7 @@ int cmd_eval(int argc, char **argv)
         }
     }
     free_run(&r);
-    return rc == 0 ? EXIT_DONE : rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+    return rc >= 0 ? EXIT_DONE : EXIT_BAD_INPUT; /* 1: --help was printed */
 }
 
 int cmd_sample(int argc, char **argv)
@@ -1093,5 +1092,5 @@ int cmd_sample(int argc, char **argv)
         free(out);
     }
     free_run(&r);
-    return rc == 0 ? EXIT_DONE : rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+    return rc >= 0 ? EXIT_DONE : EXIT_BAD_INPUT; /* 1: --help was printed */
 }
