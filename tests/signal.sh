@@ -1,7 +1,8 @@
 #!/bin/bash
-# Stop signals on any one rank: SIGTERM to rank 1 and SIGUSR1 to rank 0 each
-# make all ranks stop at the same step, write one checkpoint and exit 75;
-# resuming then ends with the same parameters as a run never interrupted.
+# Stop signals on any one rank: SIGTERM to rank 1 and SIGUSR1 to rank 0
+# (each sent twice, 50 ms apart) make all ranks stop at the same step, write
+# one good checkpoint and exit 75; resuming then ends with the same parameters
+# as a run never interrupted.
 . "$(dirname "$0")/lib.sh"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 ARGS="train --data $TESTTMP/data --batch 32 --hidden 256,128 --steps 400 --log-every 50 --checkpoint-every 0"
@@ -25,6 +26,8 @@ for case in "TERM 1" "USR1 0"; do
         sleep 0.1
     done
     kill -"$sig" "$pid" 2>/dev/null
+    sleep 0.05
+    kill -"$sig" "$pid" 2>/dev/null # an impatient second signal: the same flag again
     wait "$launcher"
     status=$?
     stopped=$(sed -n 's/^stopped by a signal at step \([0-9]*\).*/\1/p' "$TESTTMP/log")

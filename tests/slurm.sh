@@ -88,13 +88,12 @@ else
     cat "$out_b"
 fi
 # Slurm holds a requeued job back for a while (BeginTime); let it go now
-# (asked again until it runs: the job may not be pending yet the first time)
-for _ in $(seq 60); do
-    case "$(job_state "$b")" in
-    PENDING) scontrol update JobId="$b" StartTime=now 2>/dev/null || true ;;
-    RUNNING | COMPLETED | COMPLETING) break ;;
-    esac
-    sleep 1
+# (asked until the second start shows: right after the requeue the job is
+# still COMPLETING, and only a PENDING job takes the update)
+for _ in $(seq 120); do
+    grep -q "^job $b start 2 " "$out_b" && break
+    [ "$(job_state "$b")" = PENDING ] && scontrol update JobId="$b" StartTime=now 2>/dev/null
+    sleep 0.5
 done
 if wait_state "$b" COMPLETED 300; then
     ok "job $b completed after its restart"
