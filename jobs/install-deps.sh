@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
     build-essential autoconf automake libtool pkg-config
     openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev check
-    dataset-fashion-mnist bible-kjv
+    dataset-fashion-mnist bible-kjv procps
 )
 missing=()
 for p in "${packages[@]}"; do
