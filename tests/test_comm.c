@@ -4,6 +4,8 @@
 #include "comm/comm.h"
 #include "trainer/philox.h"
 
+#include "tests/suite.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -161,11 +163,7 @@ int main(int argc, char **argv)
     tcase_add_test(tc, lane_sum_is_within_its_quantum);
     tcase_add_test(tc, plain_sums_and_max);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, comm_rank() == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = comm_max_int(srunner_ntests_failed(sr));
-    srunner_free(sr);
+    int status = run_mpi_suite(s);
     comm_finalize();
-    return failed ? 1 : 0;
+    return status;
 }

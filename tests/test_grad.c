@@ -14,6 +14,8 @@
 #include "trainer/philox.h"
 #include "trainer/vae.h"
 
+#include "tests/suite.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -475,9 +477,5 @@ int main(void)
     tcase_add_test(tc, gpt_is_causal);
     tcase_add_test(tc, gpt_sampling_is_deterministic);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

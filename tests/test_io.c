@@ -3,6 +3,8 @@
 #include "io/idx.h"
 #include "io/shards.h"
 
+#include "tests/suite.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,9 +296,5 @@ int main(void)
     tcase_add_test(tc, checkpoint_round_trip);
     tcase_add_test(tc, checkpoint_checksum_catches_damage);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

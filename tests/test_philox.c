@@ -2,6 +2,8 @@
  * and the derived draws. */
 #include "trainer/philox.h"
 
+#include "tests/suite.h"
+
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
@@ -131,9 +133,5 @@ int main(void)
     tcase_add_test(tc, uniforms_in_unit_interval);
     tcase_add_test(tc, permutation_is_a_permutation);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

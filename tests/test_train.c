@@ -4,6 +4,8 @@
 #include "comm/comm.h"
 #include "trainer/train.h"
 
+#include "tests/suite.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,11 +114,7 @@ int main(int argc, char **argv)
     tcase_add_loop_test(tc, thirty_steps_lower_the_loss, 0, 2);
     tcase_add_loop_test(tc, resume_is_bit_exact, 0, 2);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, comm_rank() == 0 ? CK_NORMAL : CK_SILENT);
-    int failed = comm_max_int(srunner_ntests_failed(sr));
-    srunner_free(sr);
+    int status = run_mpi_suite(s);
     comm_finalize();
-    return failed ? 1 : 0;
+    return status;
 }
