@@ -98,10 +98,18 @@ void lane_sum_begin(lane_sum *s)
     }
 }
 
-static void add_scaled(double *restrict acc, const float *restrict g, size_t n, double scale)
+/* Adds g * scale, rounded to integers, into acc, and returns the largest |g|
+ * as a float bit pattern (see max_bits): one pass over the lane gradient. */
+static int32_t add_scaled(double *restrict acc, const float *restrict g, size_t n, double scale)
 {
-    for (size_t i = 0; i < n; i++)
+    const int32_t *restrict bits = (const int32_t *)g;
+    int32_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t a = bits[i] & 0x7fffffff;
+        m = a > m ? a : m;
         acc[i] += ((double)g[i] * scale + ROUNDER) - ROUNDER;
+    }
+    return m;
 }
 
 /* The largest |g| as a float bit pattern: for non-negative floats integer
@@ -126,14 +134,16 @@ void lane_sum_add(lane_sum *s, int slot, const float *grad)
     int over = bucket_max[s->nbuckets] > 0.0f;
     for (int b = 0; b < s->nbuckets; b++) {
         size_t lo = s->off[b], n = s->off[b + 1] - lo;
-        int32_t m = max_bits(grad + lo, n);
+        /* with a scale, add while finding the largest value; the sums are
+         * thrown away if that value did not fit, since the step goes again */
+        int32_t m = s->exps[b] == UNKNOWN_EXP || over
+                        ? max_bits(grad + lo, n)
+                        : add_scaled(acc + lo, grad + lo, n, ldexp(1.0, (int)s->exps[b]));
         float mf;
         memcpy(&mf, &m, sizeof mf);
         if (s->exps[b] == UNKNOWN_EXP || !isfinite(mf) ||
             (double)mf * ldexp(1.0, (int)s->exps[b]) >= limit)
-            over = 1; /* this step goes again: adding more would be wasted */
-        else if (!over)
-            add_scaled(acc + lo, grad + lo, n, ldexp(1.0, (int)s->exps[b]));
+            over = 1;
         if (!(mf <= bucket_max[b])) /* also lets inf and NaN through */
             bucket_max[b] = mf;
     }

@@ -636,11 +636,15 @@ static double train_step(run *r, int *stop, double *grad_norm, double *lr_used)
     comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
     *stop = r->lane_loss[r->nlanes] > 0.0;
 
-    /* the global gradient norm, in a fixed order: the same on every rank */
-    double norm2 = 0.0;
-    for (size_t i = 0; i < P; i++)
-        norm2 += (double)r->grad[i] * r->grad[i];
-    *grad_norm = sqrt(norm2);
+    /* the global gradient norm, in a fixed order: the same on every rank;
+     * needed for clipping, and reported by the language model */
+    *grad_norm = 0.0;
+    if (c->grad_clip > 0 || r->is_gpt) {
+        double norm2 = 0.0;
+        for (size_t i = 0; i < P; i++)
+            norm2 += (double)r->grad[i] * r->grad[i];
+        *grad_norm = sqrt(norm2);
+    }
     if (c->grad_clip > 0 && *grad_norm > c->grad_clip) {
         const float k = (float)(c->grad_clip / *grad_norm);
         for (size_t i = 0; i < P; i++)
