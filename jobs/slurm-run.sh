@@ -19,8 +19,11 @@ echo "job ${SLURM_JOB_ID:-?} start $(( ${SLURM_RESTART_COUNT:-0} + 1 )) on ${SLU
 mpirun -np "$NTASKS" $MPI_FLAGS "$TRAINER" train --config "$CONFIG" \
     --run-dir "$RUN_DIR" --resume auto ${TRAIN_ARGS:-} &
 pid=$!
-forward() { kill -USR1 "$pid" 2>/dev/null; }
-trap forward USR1 TERM INT
+got=""
+forward() { got=$1; kill -USR1 "$pid" 2>/dev/null; }
+trap 'forward USR1' USR1
+trap 'forward TERM' TERM
+trap 'forward INT' INT
 status=0
 while :; do
     wait "$pid"
@@ -33,5 +36,14 @@ if [ "$status" = 75 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
     echo "job $SLURM_JOB_ID: checkpoint written; requeueing"
     scontrol requeue "$SLURM_JOB_ID"
     exit 0
+fi
+if [ "$got" = TERM ] || [ "$got" = INT ]; then
+    # scancel or preemption: Slurm signalled every process, mpirun too, and
+    # mpirun ends the job itself (its status is not the ranks'); the ranks
+    # had the signal as well and wrote their checkpoint at the next step.
+    # No requeue from here: a preempting Slurm requeues by itself, and a
+    # cancelled job should stay cancelled. Resubmitting resumes.
+    echo "job ${SLURM_JOB_ID:-?}: stopped by SIG$got; the checkpoint in $RUN_DIR is kept"
+    exit 143
 fi
 exit "$status"

@@ -6,6 +6,8 @@
 #   2. submits it again, signals it mid-run (twice, as a preemption warning
 #      and an impatient second one), checks that it checkpointed, requeued,
 #      resumed and ended with the same parameters as job 1;
+#   3. submits it again and sends SIGTERM to all its processes (scancel,
+#      preemption), then resubmits it: same parameters as job 1 again;
 # and stops the daemons. Needs root; skipped (77) otherwise.
 . "$(dirname "$0")/lib.sh"
 SRC=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -109,6 +111,30 @@ if [ -n "$(params_checksum "$ck_a")" ] && [ "$(params_checksum "$ck_b")" = "$(pa
 else
     bad "parameters differ: plain $(params_checksum "$ck_a"), preempted $(params_checksum "$ck_b")"
 fi
+# 3. the same job, cancelled with SIGTERM to every process (as scancel and
+#    preemption do): it keeps a good checkpoint, does not requeue itself,
+#    and a resubmission resumes and ends like job 1
+c=$(submit vae-c) || { bad "sbatch"; finish; exit 1; }
+out_c="$TESTTMP/vae-c-$c.out"
+for _ in $(seq 600); do grep -q "^step *100/" "$out_c" 2>/dev/null && break; sleep 0.1; done
+scancel --signal=TERM --full "$c"
+for _ in $(seq 300); do
+    case "$(job_state "$c")" in RUNNING | COMPLETING | PENDING | "") sleep 0.2 ;; *) break ;; esac
+done
+ck_c="$TESTTMP/runs/vae-c/checkpoint.h5"
+if grep -q "stopped by SIGTERM" "$out_c" && [ "$(step_of "$ck_c")" -ge 100 ] 2>/dev/null; then
+    ok "job $c, SIGTERM to every process: ended $(job_state "$c") with a checkpoint at step $(step_of "$ck_c")"
+else
+    bad "job $c after SIGTERM: state $(job_state "$c"), checkpoint step '$(step_of "$ck_c")'"
+    cat "$out_c"
+fi
+c2=$(submit vae-c) || bad "resubmit"
+if wait_state "$c2" COMPLETED 300 && [ "$(params_checksum "$ck_c")" = "$(params_checksum "$ck_a")" ]; then
+    ok "resubmitted job $c2 resumed and ended with job 1's parameters"
+else
+    bad "resubmitted job $c2: $(job_state "$c2"), params $(params_checksum "$ck_c")"
+fi
+
 echo "--- job $b, as Slurm recorded it (jobcomp) ---"
 grep "JobId=$b " "$C/log/jobcomp.log" | sed 's/ReservationName.*SubmitTime/... SubmitTime/'
 echo "--- job $b output ---"
