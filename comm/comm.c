@@ -39,7 +39,6 @@ void comm_finalize(void)
     g_ready = 0;
 }
 
-int comm_ready(void) { return g_ready; }
 int comm_rank(void) { return g_rank; }
 int comm_size(void) { return g_size; }
 int comm_local_size(void) { return g_local_size; }
@@ -82,7 +81,6 @@ static void allreduce_inplace(void *buf, size_t n, size_t elem, MPI_Datatype t, 
 void comm_sum_double(double *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_DOUBLE, MPI_SUM); }
 void comm_sum_float(float *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_FLOAT, MPI_SUM); }
 void comm_max_float(float *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_FLOAT, MPI_MAX); }
-void comm_sum_int64(int64_t *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_INT64_T, MPI_SUM); }
 
 void comm_bcast_bytes(void *buf, size_t n, int root)
 {

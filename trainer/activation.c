@@ -9,12 +9,6 @@ void relu_forward(float *out, const float *inp, size_t n)
         out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
 }
 
-void relu_backward(float *dinp, const float *out, const float *dout, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        dinp[i] += out[i] > 0.0f ? dout[i] : 0.0f;
-}
-
 void relu_mask(float *d, const float *out, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -5,8 +5,6 @@
 #include <stddef.h>
 
 void relu_forward(float *out, const float *inp, size_t n);
-/* Uses the forward output: the gradient passes where out > 0. */
-void relu_backward(float *dinp, const float *out, const float *dout, size_t n);
 
 /* In place: d becomes the gradient before the ReLU, given its output. */
 void relu_mask(float *d, const float *out, size_t n);

@@ -21,14 +21,6 @@ size_t params_add(param_table *t, const char *name, int ndim, size_t s0, size_t 
     return v->offset;
 }
 
-const param_view *params_find(const param_table *t, const char *name)
-{
-    for (int i = 0; i < t->n; i++)
-        if (strcmp(t->v[i].name, name) == 0)
-            return &t->v[i];
-    return NULL;
-}
-
 void params_bucket_offsets(const param_table *t, size_t *off)
 {
     for (int i = 0; i < t->n; i++)

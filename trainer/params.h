@@ -24,7 +24,6 @@ typedef struct {
 
 /* Adds a tensor of shape (s0) or (s0, s1); returns its offset. */
 size_t params_add(param_table *t, const char *name, int ndim, size_t s0, size_t s1, int decay);
-const param_view *params_find(const param_table *t, const char *name);
 
 /* Bucket boundaries for the gradient reduction: one bucket per tensor.
  * off must hold t->n + 1 entries. */
