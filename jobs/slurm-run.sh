@@ -24,13 +24,16 @@ forward() { got=$1; kill -USR1 "$pid" 2>/dev/null; }
 trap 'forward USR1' USR1
 trap 'forward TERM' TERM
 trap 'forward INT' INT
-status=0
-while :; do
+# A trapped signal ends `wait` early (status 128+n) even when mpirun is still
+# running, or exits just then: wait until it is gone, then ask bash for its
+# own status, which it keeps for an exited child.
+while kill -0 "$pid" 2>/dev/null; do
     wait "$pid"
-    status=$?
-    kill -0 "$pid" 2>/dev/null || break # a signal ended the wait, not mpirun
 done
-trap - USR1 TERM INT
+wait "$pid"
+status=$?
+# from here on a late signal must not end the script before it requeues
+trap '' USR1 TERM INT
 echo "job ${SLURM_JOB_ID:-?}: trainer exited with status $status, $(date -u +%FT%TZ)"
 if [ "$status" = 75 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
     echo "job $SLURM_JOB_ID: checkpoint written; requeueing"
