@@ -73,7 +73,10 @@ cp "$D/train-000.h5" "$D/val-000.h5"
 expect_fail "gpt on image shards" 'train-000.h5: no dataset "tokens"' 1 $GPTT --data "$D" --run-dir "$TESTTMP/r"
 rm "$D/val-000.h5"
 expect_fail "micro-steps that do not divide" "micro-steps 3 does not divide the per-lane batch 2" 2 $GPTT --micro-steps 3
-expect_fail "micro-steps for the vae" "the vae takes its whole batch at once" 2 $TRAIN --micro-steps 2 --data "$D"
+expect_fail "a gpt option given to the vae" "heads is an option of the gpt model, not of vae" 2 $TRAIN --heads 4 --data "$D"
+printf 'model = vae\nctx = 64\n' >"$TESTTMP/owner.conf"
+expect_fail "a text-task key in a vae config file" "ctx is an option of the text task" 2 $TRAIN --config "$TESTTMP/owner.conf" --data "$D"
+expect_fail "an unknown model" '"gan" is not a model (vae, gpt)' 2 $TRAIN --model gan --data "$D"
 
 # Checkpoints: a good one must survive every refused resume untouched.
 R="$TESTTMP/good"
@@ -91,7 +94,7 @@ expect_fail "resume a missing file" "checkpoint missing" 2 \
     $TRAIN --data "$D" --run-dir "$TESTTMP/r2" --resume "$TESTTMP/none.h5"
 expect_fail "resume a gpt run from a vae checkpoint" "holds a vae model" 2 \
     $TRAIN --data "$D" --run-dir "$R" --resume auto --model gpt
-expect_fail "sample from a vae checkpoint" "sample needs a gpt checkpoint" 1 \
+expect_fail "sample from a vae checkpoint" "the vae model has no sample command yet" 1 \
     sample --checkpoint "$R/checkpoint.h5"
 after=$(params_checksum "$R/checkpoint.h5")
 if [ -n "$before" ] && [ "$before" = "$after" ]; then

@@ -20,6 +20,7 @@ if [ -n "${sums[1]}" ] && [ "${sums[1]}" = "${sums[2]}" ] && [ "${sums[1]}" = "$
 else
     bad "lane sums differ across -np: 1=${sums[1]} 2=${sums[2]} 4=${sums[4]}"
 fi
+declare -A trained
 for np in 1 2; do
     if out=$(timeout 300 $MPI -np "$np" "$TOP_BUILDDIR/tests/test_train" 2>&1); then
         ok "test_train -np $np"
@@ -28,5 +29,12 @@ for np in 1 2; do
         echo "$out" | tail -20
     fi
     echo "$out" | grep -E '^[0-9]+%: Checks|^.*:[A-Z]:' || true
+    trained[$np]=$(echo "$out" | grep '20-step fnv1a64' | tr '\n' ' ')
 done
+# each model's 20-step parameters, the test-only one too: the same at -np 1 and 2
+if [ -n "${trained[1]}" ] && [ "${trained[1]}" = "${trained[2]}" ]; then
+    ok "test_train runs identical at -np 1 and 2: ${trained[1]}"
+else
+    bad "test_train runs differ: -np 1: ${trained[1]}; -np 2: ${trained[2]}"
+fi
 finish

@@ -4,15 +4,16 @@
  * for a scalar f, with |analytic - numeric| <= ATOL + RTOL * |numeric|.
  * The forward passes run in float, so h = 1e-3 and the tolerances are set
  * for float rounding (about 1e-7 relative in f, amplified by 1 / 2h). */
-#include "trainer/activation.h"
-#include "trainer/attention.h"
-#include "trainer/crossentropy.h"
-#include "trainer/embedding.h"
-#include "trainer/gpt.h"
-#include "trainer/layernorm.h"
-#include "trainer/linear.h"
+#include "trainer/models/gpt.h"
+#include "trainer/models/vae.h"
+#include "trainer/nn/activation.h"
+#include "trainer/nn/attention.h"
+#include "trainer/nn/crossentropy.h"
+#include "trainer/nn/embedding.h"
+#include "trainer/nn/layernorm.h"
+#include "trainer/nn/linear.h"
 #include "trainer/philox.h"
-#include "trainer/vae.h"
+#include "trainer/tasks/text.h"
 
 #include "tests/suite.h"
 
@@ -149,7 +150,7 @@ static void check_vae(enum likelihood lik, float kl_weight, int autoencoder)
 {
     const int hidden[2] = {7, 5};
     ck_assert_int_eq(vae_build(&vm, VIN, hidden, 2, VLAT, lik, kl_weight, autoencoder, VR), 0);
-    size_t P = vm.params.total;
+    size_t P = vm.base.params.total;
     vparams = calloc(P, sizeof(float));
     float *grad = calloc(P, sizeof(float));
     vae_init(&vm, vparams, 3);
@@ -158,8 +159,8 @@ static void check_vae(enum likelihood lik, float kl_weight, int autoencoder)
     double loss[VR];
     vae_forward(&vm, vparams, vx, veps, VR, loss);
     vae_backward(&vm, vparams, grad, vx, veps, VR, 1.0f / VR);
-    for (int t = 0; t < vm.params.n; t++) {
-        const param_view *v = &vm.params.v[t];
+    for (int t = 0; t < vm.base.params.n; t++) {
+        const param_view *v = &vm.base.params.v[t];
         if (autoencoder && strstr(v->name, "logvar")) {
             for (size_t i = 0; i < v->numel; i++)
                 ck_assert_float_eq(grad[v->offset + i], 0.0f);
@@ -185,7 +186,7 @@ START_TEST(vae_loss_known_value)
 {
     const int hidden[1] = {4};
     ck_assert_int_eq(vae_build(&vm, VIN, hidden, 1, VLAT, LIK_BERNOULLI, 1.0f, 0, 1), 0);
-    float *p = calloc(vm.params.total, sizeof(float));
+    float *p = calloc(vm.base.params.total, sizeof(float));
     double loss;
     vae_forward(&vm, p, vx, veps, 1, &loss);
     ck_assert_double_eq_tol(loss, VIN * log(2.0), 1e-5);
@@ -288,7 +289,7 @@ END_TEST
  * row of wte collects two positions. */
 enum { EB = 2, ET = 3, EC = 4, EV = 5 };
 static float ewte[EV * EC], ewpe[ET * EC], er[EB * ET * EC];
-static const uint8_t etok[EB * ET] = {1, 3, 1, 4, 0, 3};
+static const int32_t etok[EB * ET] = {1, 3, 1, 4, 0, 3};
 
 static double embedding_f(void)
 {
@@ -317,7 +318,7 @@ END_TEST
 /* Softmax cross-entropy: f = mean over rows of -log softmax(z)[target]. */
 enum { XB = 2, XT = 3, XV = 7 };
 static float xz[XB * XT * XV];
-static const uint8_t xtgt[XB * XT] = {0, 6, 3, 3, 1, 5};
+static const int32_t xtgt[XB * XT] = {0, 6, 3, 3, 1, 5};
 
 static double crossentropy_f(void)
 {
@@ -331,7 +332,7 @@ static double crossentropy_f(void)
 START_TEST(softmax_crossentropy)
 {
     randu(xz, XB * XT * XV, 21, -3, 3);
-    float p[XB * XT * XV], d[XB * XT * XV];
+    float p[XB * XT * XV], d[XB * XT * XV] = {0};
     double loss[XB];
     memcpy(p, xz, sizeof p);
     crossentropy_forward(p, loss, xtgt, XB, XT, XV);
@@ -356,7 +357,7 @@ END_TEST
 enum { GV = 16, GT = 5, GC = 8, GL = 2, GNH = 2, GB = 2 };
 static gpt gm;
 static float *gparams;
-static uint8_t gtok[GB * GT], gtgt[GB * GT];
+static int32_t gtok[GB * GT], gtgt[GB * GT];
 
 static double gpt_f(void)
 {
@@ -368,14 +369,14 @@ static double gpt_f(void)
 START_TEST(gpt_whole_model)
 {
     ck_assert_int_eq(gpt_build(&gm, GV, GT, GC, GL, GNH, 0.0f, GB), 0);
-    size_t P = gm.params.total;
+    size_t P = gm.base.params.total;
     gparams = calloc(P, sizeof(float));
     float *grad = calloc(P, sizeof(float));
     gpt_init(&gm, gparams, 5);
     /* larger weights than GPT-2's init, so that every path carries signal:
      * with sharp attention the query and key gradients are not small */
-    for (int t = 0; t < gm.params.n; t++) {
-        const param_view *v = &gm.params.v[t];
+    for (int t = 0; t < gm.base.params.n; t++) {
+        const param_view *v = &gm.base.params.v[t];
         float amp = strstr(v->name, "qkv.weight") ? 1.0f : 0.3f;
         float *noise = malloc(sizeof(float) * v->numel);
         randu(noise, v->numel, 17 + (uint32_t)t, -amp, amp);
@@ -384,14 +385,14 @@ START_TEST(gpt_whole_model)
         free(noise);
     }
     for (int i = 0; i < GB * GT; i++) {
-        gtok[i] = (uint8_t)((i * 7 + 3) % GV);
-        gtgt[i] = (uint8_t)((i * 5 + 1) % GV);
+        gtok[i] = (i * 7 + 3) % GV;
+        gtgt[i] = (i * 5 + 1) % GV;
     }
     double loss[GB];
     gpt_forward(&gm, gparams, gtok, gtgt, GB, GT, NULL, loss);
     gpt_backward(&gm, gparams, grad, gtok, gtgt, GB, GT, 1.0f / (GB * GT));
-    for (int t = 0; t < gm.params.n; t++) {
-        const param_view *v = &gm.params.v[t];
+    for (int t = 0; t < gm.base.params.n; t++) {
+        const param_view *v = &gm.base.params.v[t];
         check_fd(gparams + v->offset, grad + v->offset, v->numel, gpt_f, v->name);
     }
     free(grad);
@@ -405,16 +406,16 @@ START_TEST(gpt_is_causal)
 {
     const int V = 256, T = 16, C = 32, B = 1;
     ck_assert_int_eq(gpt_build(&gm, V, T, C, 2, 4, 0.0f, B), 0);
-    float *p = calloc(gm.params.total, sizeof(float));
+    float *p = calloc(gm.base.params.total, sizeof(float));
     gpt_init(&gm, p, 9);
-    uint8_t tok[16];
+    int32_t tok[16];
     for (int i = 0; i < T; i++)
-        tok[i] = (uint8_t)("In the beginning"[i]);
+        tok[i] = (uint8_t)"In the beginning"[i];
     float *before = malloc(sizeof(float) * T * V);
     gpt_forward(&gm, p, tok, NULL, B, T, NULL, NULL);
     memcpy(before, gm.logits, sizeof(float) * T * V);
     for (int changed = T - 1; changed > 0; changed -= 5) {
-        uint8_t tok2[16];
+        int32_t tok2[16];
         memcpy(tok2, tok, sizeof tok);
         tok2[changed] ^= 0x5a;
         gpt_forward(&gm, p, tok2, NULL, B, T, NULL, NULL);
@@ -427,29 +428,124 @@ START_TEST(gpt_is_causal)
 }
 END_TEST
 
+/* The one gradient contract: a backward pass adds into the gradient
+ * buffer. Run on a buffer of ones, it gives 1 + the gradient. */
+static void check_adds(model *m, const float *p, const batch *b)
+{
+    const size_t P = m->params.total;
+    float *g = calloc(P, sizeof(float)), *g1 = malloc(P * sizeof(float));
+    double loss[4];
+    m->type->forward(m, p, b, loss);
+    m->type->backward(m, p, g, b, 0.5f);
+    for (size_t i = 0; i < P; i++)
+        g1[i] = 1.0f;
+    m->type->forward(m, p, b, loss);
+    m->type->backward(m, p, g1, b, 0.5f);
+    int nonzero = 0;
+    for (size_t i = 0; i < P; i++) {
+        ck_assert_msg(fabsf(g1[i] - (1.0f + g[i])) <= 1e-6f * (1.0f + fabsf(g[i])),
+                      "%s: gradient %zu: %g on ones, %g on zeros", m->type->name, i, g1[i], g[i]);
+        nonzero += g[i] != 0.0f;
+    }
+    ck_assert_int_gt(nonzero, (int)(P / 4));
+    free(g);
+    free(g1);
+}
+
+START_TEST(backward_adds)
+{
+    vae v;
+    const int hidden[2] = {7, 5};
+    ck_assert_int_eq(vae_build(&v, VIN, hidden, 2, VLAT, LIK_BERNOULLI, 1.0f, 0, 4), 0);
+    float *p = calloc(v.base.params.total, sizeof(float));
+    vae_init(&v, p, 3);
+    batch b;
+    batch_alloc(&b, 4, VIN, 0);
+    b.rows = 4;
+    b.purpose = RNG_EPS;
+    randu(b.x, 4 * VIN, 7, 0, 1);
+    check_adds(&v.base, p, &b);
+    batch_free(&b);
+    free(p);
+    vae_free(&v);
+
+    gpt g;
+    ck_assert_int_eq(gpt_build(&g, GV, GT, GC, GL, GNH, 0.1f, 2), 0);
+    p = calloc(g.base.params.total, sizeof(float));
+    gpt_init(&g, p, 5);
+    batch_alloc(&b, 2, 0, GT);
+    b.rows = 2;
+    b.train = 1; /* with dropout: the same masks in both passes */
+    for (int i = 0; i < 2 * GT; i++) {
+        b.tokens[i] = (i * 7 + 3) % GV;
+        b.targets[i] = (i * 5 + 1) % GV;
+    }
+    check_adds(&g.base, p, &b);
+    batch_free(&b);
+    free(p);
+    gpt_free(&g);
+}
+END_TEST
+
+/* A configuration built the way the program builds it: defaults, then
+ * these settings. */
+static void build_config(config *c, const char *const (*kv)[2], int n)
+{
+    cfg_list l = {0};
+    for (int i = 0; i < n; i++)
+        ck_assert_int_eq(cfg_list_set(&l, kv[i][0], kv[i][1]), 0);
+    const cfg_list *layers[1] = {&l};
+    ck_assert_int_eq(config_build(c, CMD_SAMPLE, layers, 1, 1), 0);
+    cfg_list_free(&l);
+}
+
+/* The text task's sampling through the model interface: n tokens after the
+ * prompt into buf (NUL-terminated). */
+static long sample_text(model *m, const float *p, const char *seed, const char *top_k, char *buf,
+                        size_t size)
+{
+    const char *const kv[][2] = {{"model", "gpt"}, {"ctx", "16"},   {"dim", "32"},
+                                 {"layers", "2"},  {"heads", "4"},  {"prompt", "And God"},
+                                 {"length", "40"}, {"seed", seed}, {"top-k", top_k}};
+    config c;
+    build_config(&c, kv, (int)(sizeof kv / sizeof kv[0]));
+    FILE *f = fmemopen(buf, size, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(text_task.sample(&c, m, p, f), 0);
+    long n = ftell(f);
+    fclose(f);
+    config_free(&c);
+    return n;
+}
+
 /* Sampling: the same seed, the same text; another seed, another text;
  * top-k 1 is greedy, so the seed no longer matters. */
 START_TEST(gpt_sampling_is_deterministic)
 {
-    ck_assert_int_eq(gpt_build(&gm, 256, 16, 32, 2, 4, 0.0f, 1), 0);
-    float *p = calloc(gm.params.total, sizeof(float));
-    gpt_init(&gm, p, 4);
-    for (size_t i = 0; i < gm.params.total; i++)
+    const char *const kv[][2] = {{"model", "gpt"}, {"ctx", "16"}, {"dim", "32"},
+                                 {"layers", "2"}, {"heads", "4"}};
+    config c;
+    build_config(&c, kv, 5);
+    const data_shape shape = text_task.shape(NULL, &c);
+    model *m = gpt_model.create(&c, &shape, 1);
+    ck_assert_ptr_nonnull(m);
+    float *p = calloc(m->params.total, sizeof(float));
+    gpt_model.init(m, p, 4);
+    for (size_t i = 0; i < m->params.total; i++)
         p[i] *= 20.0f; /* sharper than at init, so top-k matters */
-    const uint8_t prompt[] = "And God";
-    uint8_t a[64], b[64], c[64];
-    int n = gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 0, 7, a);
-    ck_assert_int_eq(n, 47);
-    ck_assert_int_eq(memcmp(a, prompt, 7), 0);
-    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 0, 7, b);
-    ck_assert_int_eq(memcmp(a, b, 47), 0);
-    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 0, 8, c);
-    ck_assert_int_ne(memcmp(a, c, 47), 0);
-    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 1, 1, b);
-    gpt_sample(&gm, p, prompt, 7, 40, 1.0f, 1, 2, c);
-    ck_assert_int_eq(memcmp(b, c, 47), 0);
+    char a[128] = "", b[128] = "", d[128] = "";
+    ck_assert_int_eq(sample_text(m, p, "7", "0", a, sizeof a), 7 + 40 + 1); /* and a newline */
+    ck_assert_int_eq(memcmp(a, "And God", 7), 0);
+    sample_text(m, p, "7", "0", b, sizeof b);
+    ck_assert_int_eq(memcmp(a, b, 48), 0);
+    sample_text(m, p, "8", "0", d, sizeof d);
+    ck_assert_int_ne(memcmp(a, d, 48), 0);
+    sample_text(m, p, "1", "1", b, sizeof b);
+    sample_text(m, p, "2", "1", d, sizeof d);
+    ck_assert_int_eq(memcmp(b, d, 48), 0);
     free(p);
-    gpt_free(&gm);
+    gpt_model.destroy(m);
+    config_free(&c);
 }
 END_TEST
 
@@ -472,6 +568,7 @@ int main(void)
     tcase_add_test(tc, gpt_whole_model);
     tcase_add_test(tc, gpt_is_causal);
     tcase_add_test(tc, gpt_sampling_is_deterministic);
+    tcase_add_test(tc, backward_adds);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

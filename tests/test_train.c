@@ -2,6 +2,7 @@
  * tests/mpi.sh), on the small synthetic shards in $TRAINER_TEST_DATA
  * (images) and $TRAINER_TEST_TEXT (text). */
 #include "comm/comm.h"
+#include "tests/toy_model.h"
 #include "trainer/train.h"
 
 #include "tests/suite.h"
@@ -18,7 +19,9 @@ static const char *data_dir(void)
     return d;
 }
 
-static int gpt_mode; /* the tests below run the VAE, then a tiny GPT */
+/* the tests below run the VAE, then a tiny GPT, then the test-only model */
+enum { VAE, GPT, TOY };
+static int mode;
 
 /* extra: "auto" resumes; a number stops there (--stop-at). */
 static int train(train_stats *st, const char *run_dir, const char *steps, const char *extra)
@@ -26,7 +29,7 @@ static int train(train_stats *st, const char *run_dir, const char *steps, const 
     char *argv[48];
     int argc = 0;
     argv[argc++] = "train";
-    if (gpt_mode) {
+    if (mode == GPT) {
         const char *d = getenv("TRAINER_TEST_TEXT");
         ck_assert_msg(d != NULL, "TRAINER_TEST_TEXT is not set");
         char *gpt_args[] = {"--model", "gpt", "--data", (char *)d, "--layers", "2", "--dim", "32",
@@ -43,6 +46,17 @@ static int train(train_stats *st, const char *run_dir, const char *steps, const 
         argv[argc] = NULL;
         return train_run(argc, argv, st);
     }
+    if (mode == TOY) {
+        argv[argc++] = "--model";
+        argv[argc++] = "toy";
+        argv[argc++] = "--lr";
+        argv[argc++] = "0.01";
+    } else {
+        argv[argc++] = "--hidden";
+        argv[argc++] = "64,32";
+        argv[argc++] = "--micro-steps";
+        argv[argc++] = "2";
+    }
     argv[argc++] = "--data";
     argv[argc++] = (char *)data_dir();
     argv[argc++] = "--run-dir";
@@ -51,8 +65,6 @@ static int train(train_stats *st, const char *run_dir, const char *steps, const 
     argv[argc++] = (char *)steps;
     argv[argc++] = "--batch";
     argv[argc++] = "32";
-    argv[argc++] = "--hidden";
-    argv[argc++] = "64,32";
     argv[argc++] = "--log-every";
     argv[argc++] = "5";
     if (extra) {
@@ -68,13 +80,14 @@ static char runs[512];
 static const char *run_path(const char *name)
 {
     static char buf[600];
-    snprintf(buf, sizeof buf, "%s/np%d-%s-%s", runs, comm_size(), gpt_mode ? "gpt" : "vae", name);
+    static const char *const names[] = {"vae", "gpt", "toy"};
+    snprintf(buf, sizeof buf, "%s/np%d-%s-%s", runs, comm_size(), names[mode], name);
     return buf;
 }
 
 START_TEST(thirty_steps_lower_the_loss)
 {
-    gpt_mode = _i;
+    mode = _i;
     train_stats st;
     ck_assert_int_eq(train(&st, run_path("loss"), "30", NULL), 0);
     ck_assert_int_eq(st.step, 30);
@@ -88,7 +101,7 @@ END_TEST
 
 START_TEST(resume_is_bit_exact)
 {
-    gpt_mode = _i;
+    mode = _i;
     train_stats straight, half, resumed;
     ck_assert_int_eq(train(&straight, run_path("straight"), "20", NULL), 0);
     /* stopped at step 10 of 20, so the learning-rate schedule is the same */
@@ -100,19 +113,26 @@ START_TEST(resume_is_bit_exact)
     ck_assert_msg(resumed.params_fnv1a64 == straight.params_fnv1a64,
                   "20 straight %016llx, 10 + 10 resumed %016llx", straight.params_fnv1a64,
                   resumed.params_fnv1a64);
+    /* for tests/mpi.sh, which compares them across -np */
+    static const char *const names[] = {"vae", "gpt", "toy"};
+    if (comm_rank() == 0)
+        printf("%s 20-step fnv1a64: %llu\n", names[mode], straight.params_fnv1a64);
 }
 END_TEST
 
 int main(int argc, char **argv)
 {
     comm_init(&argc, &argv);
+    if (model_register(&toy_model) != 0)
+        return 1;
     const char *r = getenv("TRAINER_TEST_RUNS");
     snprintf(runs, sizeof runs, "%s", r ? r : "/tmp/trainer-test-runs");
     Suite *s = suite_create(comm_size() == 1 ? "train -np 1" : "train -np 2+");
     TCase *tc = tcase_create("training");
-    /* loop index 0: the VAE; 1: a tiny GPT with dropout and 2 micro-steps */
-    tcase_add_loop_test(tc, thirty_steps_lower_the_loss, 0, 2);
-    tcase_add_loop_test(tc, resume_is_bit_exact, 0, 2);
+    /* loop index 0: the VAE with 2 micro-steps; 1: a tiny GPT with dropout
+     * and 2 micro-steps; 2: a model registered by this program */
+    tcase_add_loop_test(tc, thirty_steps_lower_the_loss, VAE, TOY + 1);
+    tcase_add_loop_test(tc, resume_is_bit_exact, VAE, TOY + 1);
     suite_add_tcase(s, tc);
     int status = run_mpi_suite(s);
     comm_finalize();

@@ -1,146 +1,107 @@
 #include "config.h"
 
+#include "model.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum opt_type { T_INT, T_LONG, T_DOUBLE, T_STR, T_BOOL };
-
-#define RUN (CMD_TRAIN | CMD_EVAL | CMD_SAMPLE)
 #define TR CMD_TRAIN
-
-typedef struct {
-    const char *name; /* flag --name; file key name or name_with_underscores */
-    enum opt_type type;
-    size_t offset;
-    size_t size; /* for strings */
-    const char *def;
-    unsigned commands;
-    double min, max; /* for numbers */
-    const char *help;
-} opt_spec;
-
-#define O(f) offsetof(config, f), sizeof(((config *)0)->f)
-static const opt_spec OPTS[] = {
-    {"model", T_STR, O(model), "vae", TR, 0, 0, "vae or gpt"},
-    {"data", T_STR, O(data), "data/fmnist", TR | CMD_EVAL, 0, 0,
-     "folder of shard files (gpt default data/kjv)"},
-    {"run-dir", T_STR, O(run_dir), "runs/default", TR, 0, 0,
-     "folder for checkpoint.h5 and the run's outputs"},
-    {"resume", T_STR, O(resume), "", TR, 0, 0,
-     "checkpoint to resume from; 'auto' = RUN_DIR/checkpoint.h5 if it exists"},
-    {"checkpoint", T_STR, O(checkpoint), "", CMD_EVAL | CMD_SAMPLE, 0, 0,
-     "checkpoint to evaluate or sample from"},
-    {"steps", T_LONG, O(steps), "0", TR, 0, 1e12,
-     "optimizer steps in all (0: use --epochs; gpt default 600)"},
-    {"stop-at", T_LONG, O(stop_at), "0", TR, 0, 1e12,
-     "stop after this step as if signalled: checkpoint, exit 75 (0: run to the end)"},
-    {"epochs", T_DOUBLE, O(epochs), "10", TR, 0, 1e6, "passes over the training set"},
-    {"batch", T_INT, O(batch), "128", TR, 1, 1 << 20,
-     "global batch: samples, or sequences (gpt default 32)"},
-    {"lanes", T_INT, O(lanes), "8", TR, 1, 4096,
-     "fixed split of the global batch; -np must divide it"},
-    {"micro-steps", T_INT, O(micro_steps), "1", TR, 1, 4096,
-     "gradient accumulation: passes per optimizer step"},
-    {"lr", T_DOUBLE, O(lr), "1e-3", TR, 1e-12, 10, "peak learning rate"},
-    {"beta1", T_DOUBLE, O(beta1), "0.9", TR, 0, 0.999999, "Adam beta1"},
-    {"beta2", T_DOUBLE, O(beta2), "0.999", TR, 0, 0.99999999, "Adam beta2 (gpt default 0.95)"},
-    {"adam-eps", T_DOUBLE, O(adam_eps), "1e-8", TR, 1e-30, 1, "Adam epsilon"},
-    {"weight-decay", T_DOUBLE, O(weight_decay), "0", TR, 0, 10,
-     "AdamW decoupled weight decay, matrices only (gpt default 0.1)"},
-    {"grad-clip", T_DOUBLE, O(grad_clip), "0", TR, 0, 1e9,
-     "clip the global gradient norm to this, 0: off (gpt default 1)"},
-    {"warmup", T_INT, O(warmup), "0", TR, 0, 1e9,
-     "linear warmup steps, then cosine decay (gpt default 100)"},
-    {"min-lr-frac", T_DOUBLE, O(min_lr_frac), "1", TR, 0, 1,
-     "cosine decay ends at this fraction of lr, 1: constant (gpt default 0.1)"},
-    {"seed", T_LONG, O(seed), "1", RUN, 0, 4294967295.0, "run seed (0 to 2^32-1)"},
-    {"hidden", T_STR, O(hidden), "512,256", TR, 0, 0, "VAE encoder widths (decoder mirrors)"},
-    {"latent", T_INT, O(latent), "32", TR, 1, 65536, "VAE latent size"},
-    {"likelihood", T_STR, O(likelihood), "bernoulli", TR, 0, 0, "VAE: bernoulli or gaussian"},
-    {"kl-weight", T_DOUBLE, O(kl_weight), "1", TR, 0, 1e6, "VAE: weight of the KL term"},
-    {"autoencoder", T_BOOL, O(autoencoder), "0", TR, 0, 1,
-     "VAE: plain deterministic autoencoder (eps = 0, no KL)"},
-    {"layers", T_INT, O(layers), "4", TR, 1, 256, "GPT: blocks"},
-    {"heads", T_INT, O(heads), "4", TR, 1, 256, "GPT: attention heads"},
-    {"dim", T_INT, O(dim), "256", TR, 1, 65536, "GPT: model width"},
-    {"ctx", T_INT, O(ctx), "128", TR, 2, 65536, "GPT: context length in bytes"},
-    {"dropout", T_DOUBLE, O(dropout), "0", TR, 0, 0.95, "GPT: dropout probability"},
-    {"val-windows", T_INT, O(val_windows), "64", TR, 1, 1e7, "GPT: validation windows"},
-    {"sample-every", T_INT, O(sample_every), "0", TR, 0, 1e9, "GPT: print a sample every N steps"},
-    {"prompt", T_STR, O(prompt), "", CMD_SAMPLE | TR, 0, 0, "sample: text to continue"},
-    {"length", T_INT, O(length), "200", CMD_SAMPLE | TR, 1, 1e7, "sample: bytes to generate"},
-    {"temperature", T_DOUBLE, O(temperature), "1", CMD_SAMPLE | TR, 1e-6, 100,
-     "sample: softmax temperature"},
-    {"top-k", T_INT, O(top_k), "0", CMD_SAMPLE | TR, 0, 1 << 20, "sample: keep the k likeliest (0: all)"},
-    {"log-every", T_INT, O(log_every), "50", TR, 1, 1e9, "progress line every N steps"},
-    {"eval-every", T_INT, O(eval_every), "0", TR, 0, 1e9,
-     "evaluate every N steps (0: only at the end)"},
-    {"checkpoint-every", T_INT, O(checkpoint_every), "1000", TR, 0, 1e9,
-     "checkpoint every N steps (0: only at the end)"},
-    {"reduce", T_STR, O(reduce), "exact", TR, 0, 0,
-     "exact (bitwise reproducible for any -np) or fast"},
-    {"threads", T_INT, O(threads), "0", RUN, 0, 1024,
-     "threads per rank: lanes at once (exact) or BLAS threads (fast); 0: the rank's cores"},
-    {"source", T_STR, O(source), "fashion-mnist", CMD_PREPARE, 0, 0, "fashion-mnist or text"},
-    {"input", T_STR, O(input), "/usr/share/datasets/fashion-mnist", CMD_PREPARE, 0, 0,
-     "IDX folder (fashion-mnist) or a file (text)"},
-    {"out", T_STR, O(out), "data/fmnist", CMD_PREPARE, 0, 0, "folder for the shard files"},
-    {"shards", T_INT, O(shards), "8", CMD_PREPARE, 1, 4096, "train shards (and test shards)"},
+#define C(field, name, kind, def, cmds, min, max, help)                                           \
+    OPT(config, field, name, kind, def, cmds, min, max, help)
+static const opt_spec COMMON[] = {
+    C(model, "model", OPT_STR, "vae", TR, 0, 0, "the model to train (trainer --help lists them)"),
+    C(data, "data", OPT_STR, "data/fmnist", TR | CMD_EVAL, 0, 0, "folder of shard files"),
+    C(run_dir, "run-dir", OPT_STR, "runs/default", TR, 0, 0,
+      "folder for checkpoint.h5 and the run's outputs"),
+    C(resume, "resume", OPT_STR, "", TR, 0, 0,
+      "checkpoint to resume from; 'auto' = RUN_DIR/checkpoint.h5 if it exists"),
+    C(checkpoint, "checkpoint", OPT_STR, "", CMD_EVAL | CMD_SAMPLE, 0, 0,
+      "checkpoint to evaluate or sample from"),
+    C(steps, "steps", OPT_LONG, "0", TR, 0, 1e12, "optimizer steps in all (0: use --epochs)"),
+    C(stop_at, "stop-at", OPT_LONG, "0", TR, 0, 1e12,
+      "stop after this step as if signalled: checkpoint, exit 75 (0: run to the end)"),
+    C(epochs, "epochs", OPT_DOUBLE, "10", TR, 0, 1e6, "passes over the training set"),
+    C(batch, "batch", OPT_INT, "128", TR, 1, 1 << 20, "global batch: images, or sequences"),
+    C(lanes, "lanes", OPT_INT, "8", TR, 1, 4096,
+      "fixed split of the global batch; -np must divide it"),
+    C(micro_steps, "micro-steps", OPT_INT, "1", TR, 1, 4096,
+      "gradient accumulation: passes per optimizer step"),
+    C(lr, "lr", OPT_DOUBLE, "1e-3", TR, 1e-12, 10, "peak learning rate"),
+    C(beta1, "beta1", OPT_DOUBLE, "0.9", TR, 0, 0.999999, "Adam beta1"),
+    C(beta2, "beta2", OPT_DOUBLE, "0.999", TR, 0, 0.99999999, "Adam beta2"),
+    C(adam_eps, "adam-eps", OPT_DOUBLE, "1e-8", TR, 1e-30, 1, "Adam epsilon"),
+    C(weight_decay, "weight-decay", OPT_DOUBLE, "0", TR, 0, 10,
+      "AdamW decoupled weight decay, matrices only"),
+    C(grad_clip, "grad-clip", OPT_DOUBLE, "0", TR, 0, 1e9,
+      "clip the global gradient norm to this, 0: off"),
+    C(warmup, "warmup", OPT_INT, "0", TR, 0, 1e9, "linear warmup steps, then cosine decay"),
+    C(min_lr_frac, "min-lr-frac", OPT_DOUBLE, "1", TR, 0, 1,
+      "cosine decay ends at this fraction of lr, 1: constant"),
+    C(seed, "seed", OPT_LONG, "1", CMD_RUN, 0, 4294967295.0, "run seed (0 to 2^32-1)"),
+    C(log_every, "log-every", OPT_INT, "50", TR, 1, 1e9, "progress line every N steps"),
+    C(eval_every, "eval-every", OPT_INT, "0", TR, 0, 1e9,
+      "evaluate every N steps (0: only at the end)"),
+    C(checkpoint_every, "checkpoint-every", OPT_INT, "1000", TR, 0, 1e9,
+      "checkpoint every N steps (0: only at the end)"),
+    C(reduce, "reduce", OPT_STR, "exact", TR, 0, 0,
+      "exact (bitwise reproducible for any -np) or fast"),
+    C(threads, "threads", OPT_INT, "0", CMD_RUN, 0, 1024,
+      "threads per rank: lanes at once (exact) or BLAS threads (fast); 0: the rank's cores"),
+    C(source, "source", OPT_STR, "fashion-mnist", CMD_PREPARE, 0, 0, "fashion-mnist or text"),
+    C(input, "input", OPT_STR, "/usr/share/datasets/fashion-mnist", CMD_PREPARE, 0, 0,
+      "IDX folder (fashion-mnist) or a file (text)"),
+    C(out, "out", OPT_STR, "data/fmnist", CMD_PREPARE, 0, 0, "folder for the shard files"),
+    C(shards, "shards", OPT_INT, "8", CMD_PREPARE, 1, 4096, "train shards (and test shards)"),
 };
-#undef O
-#define NOPTS ((int)(sizeof OPTS / sizeof OPTS[0]))
+#undef C
+static const opt_group COMMON_GROUP = OPT_GROUP(COMMON, config);
 
-static void normalize(char *key)
+static const char *command_name(enum command cmd)
 {
-    for (char *p = key; *p; p++)
-        if (*p == '_')
-            *p = '-';
-}
-
-static const opt_spec *find_opt(const char *key)
-{
-    char k[64];
-    snprintf(k, sizeof k, "%s", key);
-    normalize(k);
-    for (int i = 0; i < NOPTS; i++)
-        if (strcmp(OPTS[i].name, k) == 0)
-            return &OPTS[i];
-    return NULL;
-}
-
-int cfg_list_set(cfg_list *l, const char *key, const char *value)
-{
-    char k[64];
-    snprintf(k, sizeof k, "%s", key);
-    normalize(k);
-    for (int i = 0; i < l->n; i++)
-        if (strcmp(l->e[i].key, k) == 0) {
-            snprintf(l->e[i].value, sizeof l->e[i].value, "%s", value);
-            return 0;
-        }
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 32;
-        cfg_entry *e = realloc(l->e, (size_t)cap * sizeof *e);
-        if (!e)
-            return -1;
-        l->e = e;
-        l->cap = cap;
+    switch (cmd) {
+    case CMD_PREPARE: return "prepare";
+    case CMD_TRAIN: return "train";
+    case CMD_EVAL: return "eval";
+    case CMD_SAMPLE: return "sample";
     }
-    snprintf(l->e[l->n].key, sizeof l->e[l->n].key, "%s", k);
-    snprintf(l->e[l->n].value, sizeof l->e[l->n].value, "%s", value);
-    l->n++;
-    return 0;
+    return "?";
 }
 
-void cfg_list_free(cfg_list *l)
+/* Every group of options there is: the common one, each task's (once), each
+ * model's. Returns the count; out holds at most max. */
+static int all_groups(const opt_group **out, int max)
 {
-    free(l->e);
-    memset(l, 0, sizeof *l);
+    int n = 0;
+    out[n++] = &COMMON_GROUP;
+    for (int i = 0; i < model_count() && n + 2 <= max; i++) {
+        const model_type *t = model_at(i);
+        int seen = 0;
+        for (int j = 0; j < i; j++)
+            seen |= model_at(j)->task == t->task;
+        if (!seen)
+            out[n++] = &t->task->opts;
+        out[n++] = &t->opts;
+    }
+    return n;
+}
+
+#define MAX_GROUPS 64
+
+/* The option called key in any group that cmd takes, or NULL. */
+static const opt_spec *find_any(const char *key, unsigned cmd)
+{
+    const opt_group *g[MAX_GROUPS];
+    int ng = all_groups(g, MAX_GROUPS);
+    for (int i = 0; i < ng; i++) {
+        const opt_spec *o = opt_find(g[i], key);
+        if (o && (o->commands & cmd))
+            return o;
+    }
+    return NULL;
 }
 
 static char *trim(char *s)
@@ -162,205 +123,187 @@ static int read_config_file(const char *path, enum command cmd, cfg_list *out, i
         return -1;
     }
     char line[2048];
-    int lineno = 0;
-    while (fgets(line, sizeof line, f)) {
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof line, f)) {
         lineno++;
         char *hash = strchr(line, '#');
         if (hash)
             *hash = 0;
-        char *s = trim(line);
+        char *s = trim(line), *eq = strchr(s, '=');
         if (!*s)
             continue;
-        char *eq = strchr(s, '=');
         if (!eq) {
             if (loud)
-                fprintf(stderr, "trainer: %s:%d: expected key = value, got \"%s\"\n", path, lineno, s);
-            fclose(f);
-            return -1;
+                fprintf(stderr, "trainer: %s:%d: expected key = value, got \"%s\"\n", path, lineno,
+                        s);
+            rc = -1;
+            break;
         }
         *eq = 0;
         char *key = trim(s), *value = trim(eq + 1);
-        const opt_spec *o = find_opt(key);
-        if (!o || !(o->commands & cmd)) {
+        if (!find_any(key, cmd)) {
             if (loud)
                 fprintf(stderr, "trainer: %s:%d: unknown key \"%s\"\n", path, lineno, key);
-            fclose(f);
-            return -1;
+            rc = -1;
+        } else if (cfg_list_set(out, key, value) != 0) {
+            rc = -1;
         }
-        cfg_list_set(out, key, value);
+    }
+    if (rc == 0 && ferror(f)) {
+        if (loud)
+            fprintf(stderr, "trainer: %s: read error\n", path);
+        rc = -1;
     }
     fclose(f);
-    return 0;
-}
-
-static const char *command_name(enum command cmd)
-{
-    switch (cmd) {
-    case CMD_PREPARE: return "prepare";
-    case CMD_TRAIN: return "train";
-    case CMD_EVAL: return "eval";
-    case CMD_SAMPLE: return "sample";
-    }
-    return "?";
-}
-
-void config_usage(enum command cmd, const char *prog)
-{
-    printf("usage: %s %s [--config FILE] [--KEY VALUE ...]\n\n", prog, command_name(cmd));
-    printf("Every option can also be set in a config file as `key = value`; flags override it.\n\n");
-    for (int i = 0; i < NOPTS; i++) {
-        const opt_spec *o = &OPTS[i];
-        if (!(o->commands & cmd))
-            continue;
-        char left[64];
-        snprintf(left, sizeof left, "--%s%s", o->name, o->type == T_BOOL ? "" : " V");
-        printf("  %-22s %s (default: %s)\n", left, o->help, *o->def ? o->def : "none");
-    }
-    printf("  %-22s %s\n", "--config FILE", "read key = value settings from FILE");
-    printf("  %-22s %s\n", "--help", "this text");
-}
-
-int config_parse_args(enum command cmd, int argc, char **argv, cfg_list *given, int loud)
-{
-    struct option longopts[NOPTS + 3];
-    int n = 0;
-    for (int i = 0; i < NOPTS; i++) {
-        if (!(OPTS[i].commands & cmd))
-            continue;
-        longopts[n].name = OPTS[i].name;
-        longopts[n].has_arg = OPTS[i].type == T_BOOL ? optional_argument : required_argument;
-        longopts[n].flag = NULL;
-        longopts[n].val = 1000 + i;
-        n++;
-    }
-    longopts[n++] = (struct option){"config", required_argument, NULL, 'c'};
-    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
-    longopts[n] = (struct option){NULL, 0, NULL, 0};
-
-    cfg_list flags = {0};
-    const char *config_file = NULL;
-    optind = 1;
-    opterr = 0;
-    int ch, rc = 0;
-    while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-        if (ch == 'h') {
-            if (loud)
-                config_usage(cmd, "trainer");
-            rc = 1;
-            goto out;
-        } else if (ch == 'c') {
-            config_file = optarg;
-        } else if (ch >= 1000) {
-            const opt_spec *o = &OPTS[ch - 1000];
-            cfg_list_set(&flags, o->name, optarg ? optarg : "1");
-        } else if (ch == ':') {
-            if (loud)
-                fprintf(stderr, "trainer: %s: %s needs a value\n", command_name(cmd), argv[optind - 1]);
-            rc = -1;
-            goto out;
-        } else {
-            if (loud)
-                fprintf(stderr, "trainer: %s: unknown option %s (see trainer %s --help)\n",
-                        command_name(cmd), argv[optind - 1], command_name(cmd));
-            rc = -1;
-            goto out;
-        }
-    }
-    if (optind < argc) {
-        if (loud)
-            fprintf(stderr, "trainer: %s: unexpected argument \"%s\" (options are --key value)\n",
-                    command_name(cmd), argv[optind]);
-        rc = -1;
-        goto out;
-    }
-    if (config_file && read_config_file(config_file, cmd, given, loud) != 0) {
-        rc = -1;
-        goto out;
-    }
-    for (int i = 0; i < flags.n; i++)
-        cfg_list_set(given, flags.e[i].key, flags.e[i].value);
-out:
-    cfg_list_free(&flags);
     return rc;
 }
 
-static int set_value(config *c, const opt_spec *o, const char *value, int loud)
+/* getopt's table: every option cmd takes, each name once. */
+static struct option *long_options(enum command cmd, const opt_spec ***specs)
 {
-    char *p = (char *)c + o->offset;
-    char *end = NULL;
-    errno = 0;
-    switch (o->type) {
-    case T_STR:
-        if (strlen(value) >= o->size) {
+    const opt_group *g[MAX_GROUPS];
+    int ng = all_groups(g, MAX_GROUPS), total = 0;
+    for (int i = 0; i < ng; i++)
+        total += g[i]->n;
+    struct option *lo = calloc((size_t)total + 3, sizeof *lo);
+    *specs = calloc((size_t)total + 1, sizeof **specs);
+    if (!lo || !*specs) {
+        free(lo);
+        free(*specs);
+        return NULL;
+    }
+    int n = 0;
+    for (int i = 0; i < ng; i++)
+        for (int j = 0; j < g[i]->n; j++) {
+            const opt_spec *o = &g[i]->v[j];
+            int dup = 0;
+            for (int k = 0; k < n; k++)
+                dup |= !strcmp(lo[k].name, o->name);
+            if (dup || !(o->commands & cmd))
+                continue;
+            (*specs)[n] = o;
+            lo[n] = (struct option){o->name, o->type == OPT_BOOL ? optional_argument
+                                                                 : required_argument,
+                                    NULL, 1000 + n};
+            n++;
+        }
+    lo[n++] = (struct option){"config", required_argument, NULL, 'c'};
+    lo[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    return lo;
+}
+
+int config_parse_args(enum command cmd, int argc, char **argv, cfg_list *file, cfg_list *flags,
+                      int loud)
+{
+    const opt_spec **specs = NULL;
+    struct option *lo = long_options(cmd, &specs);
+    if (!lo) {
+        fprintf(stderr, "trainer: out of memory for the option table\n");
+        return -1;
+    }
+    const char *config_file = NULL, *name = command_name(cmd);
+    optind = 1;
+    opterr = 0;
+    int ch, rc = 0;
+    while (rc == 0 && (ch = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+        if (ch == 'h') {
             if (loud)
-                fprintf(stderr, "trainer: --%s: value longer than %zu characters\n", o->name, o->size - 1);
+                config_usage(cmd);
+            rc = 1;
+        } else if (ch == 'c') {
+            config_file = optarg;
+        } else if (ch >= 1000) {
+            rc = cfg_list_set(flags, specs[ch - 1000]->name, optarg ? optarg : "1");
+        } else if (ch == ':') {
+            if (loud)
+                fprintf(stderr, "trainer: %s: %s needs a value\n", name, argv[optind - 1]);
+            rc = -1;
+        } else {
+            if (loud)
+                fprintf(stderr, "trainer: %s: unknown option %s (see trainer %s --help)\n", name,
+                        argv[optind - 1], name);
+            rc = -1;
+        }
+    }
+    if (rc == 0 && optind < argc) {
+        if (loud)
+            fprintf(stderr, "trainer: %s: unexpected argument \"%s\" (options are --key value)\n",
+                    name, argv[optind]);
+        rc = -1;
+    }
+    if (rc == 0 && config_file)
+        rc = read_config_file(config_file, cmd, file, loud);
+    free(lo);
+    free(specs);
+    return rc;
+}
+
+static int set_defaults(void *base, const opt_group *g, int loud)
+{
+    for (int i = 0; i < g->n; i++)
+        if (opt_set(base, &g->v[i], g->v[i].def, loud) != 0)
             return -1;
-        }
-        memcpy(p, value, strlen(value) + 1);
-        return 0;
-    case T_BOOL:
-        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes")) {
-            *(int *)p = 1;
-            return 0;
-        }
-        if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no")) {
-            *(int *)p = 0;
-            return 0;
-        }
-        if (loud)
-            fprintf(stderr, "trainer: --%s: \"%s\" is not a boolean (1/0, true/false)\n", o->name, value);
-        return -1;
-    default:
-        break;
-    }
-    double v = strtod(value, &end);
-    if (end == value || *trim(end) != 0 || errno != 0 || !isfinite(v)) {
-        if (loud)
-            fprintf(stderr, "trainer: --%s: \"%s\" is not a number\n", o->name, value);
-        return -1;
-    }
-    if ((o->type == T_INT || o->type == T_LONG) && v != floor(v)) {
-        if (loud)
-            fprintf(stderr, "trainer: --%s: \"%s\" is not a whole number\n", o->name, value);
-        return -1;
-    }
-    if (v < o->min || v > o->max) {
-        if (loud)
-            fprintf(stderr, "trainer: --%s: %s is out of range, expected %g to %g\n", o->name, value,
-                    o->min, o->max);
-        return -1;
-    }
-    if (o->type == T_INT)
-        *(int *)p = (int)v;
-    else if (o->type == T_LONG)
-        *(long *)p = (long)v;
-    else
-        *(double *)p = v;
     return 0;
 }
 
-static int parse_hidden(config *c, int loud)
+static int set_overrides(config *c, const char *const (*d)[2], int n, int loud)
 {
-    c->nhidden = 0;
-    const char *s = c->hidden;
-    while (*s) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 65536 || c->nhidden == CFG_MAX_HIDDEN ||
-            (*end && *end != ',')) {
-            if (loud)
-                fprintf(stderr,
-                        "trainer: --hidden: \"%s\" is not a list of 1 to %d widths like 512,256\n",
-                        c->hidden, CFG_MAX_HIDDEN);
+    const model_type *mt = c->mt;
+    const opt_group *g[3] = {&COMMON_GROUP, &mt->task->opts, &mt->opts};
+    void *base[3] = {c, c->task_opts, c->model_opts};
+    for (int i = 0; i < n; i++) {
+        int done = 0;
+        for (int k = 0; k < 3 && !done; k++) {
+            const opt_spec *o = opt_find(g[k], d[i][0]);
+            if (o && opt_set(base[k], o, d[i][1], loud) != 0)
+                return -1;
+            done = o != NULL;
+        }
+        if (!done) {
+            fprintf(stderr, "trainer: %s: default for unknown option %s\n", mt->name, d[i][0]);
             return -1;
         }
-        c->hidden_sizes[c->nhidden++] = (int)v;
-        s = *end ? end + 1 : end;
     }
-    if (c->nhidden == 0) {
-        if (loud)
-            fprintf(stderr, "trainer: --hidden: empty list\n");
-        return -1;
+    return 0;
+}
+
+/* Why key is not an option of this run's model: whose it is. */
+static void explain_owner(const config *c, const char *key)
+{
+    for (int i = 0; i < model_count(); i++) {
+        const model_type *t = model_at(i);
+        if (opt_find(&t->opts, key)) {
+            fprintf(stderr, "trainer: --%s is an option of the %s model, not of %s\n", key,
+                    t->name, c->mt->name);
+            return;
+        }
+        if (opt_find(&t->task->opts, key)) {
+            fprintf(stderr, "trainer: --%s is an option of the %s task (models like %s), not of %s\n",
+                    key, t->task->name, t->name, c->mt->name);
+            return;
+        }
+    }
+}
+
+static int apply_layer(config *c, const cfg_list *l, int loud)
+{
+    const opt_group *g[3] = {&COMMON_GROUP, &c->mt->task->opts, &c->mt->opts};
+    void *base[3] = {c, c->task_opts, c->model_opts};
+    for (int i = 0; i < l->n; i++) {
+        const char *key = l->e[i].key;
+        int k = 0;
+        const opt_spec *o = NULL;
+        for (; k < 3 && !o; k++)
+            o = opt_find(g[k], key);
+        if (!o) {
+            if (!find_any(key, CMD_RUN | CMD_PREPARE))
+                continue; /* a key from a checkpoint of a newer program */
+            if (loud)
+                explain_owner(c, key);
+            return -1;
+        }
+        if (opt_set(base[k - 1], o, l->e[i].value, loud) != 0)
+            return -1;
     }
     return 0;
 }
@@ -374,127 +317,182 @@ static int one_of(const char *name, const char *v, const char *a, const char *b,
     return -1;
 }
 
-/* Defaults that differ for the language model (the gpt-kjv recipe). */
-static const char *const GPT_DEFAULTS[][2] = {
-    {"data", "data/kjv"}, {"batch", "32"},         {"steps", "600"},
-    {"beta2", "0.95"},    {"weight-decay", "0.1"}, {"grad-clip", "1"},
-    {"warmup", "100"},    {"min-lr-frac", "0.1"},  {"log-every", "25"},
-    {"eval-every", "100"},
-};
+static int check_common(const config *c, enum command cmd, int loud)
+{
+    if (one_of("reduce", c->reduce, "exact", "fast", loud))
+        return -1;
+    if (cmd == CMD_PREPARE)
+        return one_of("source", c->source, "fashion-mnist", "text", loud);
+    if (cmd != CMD_TRAIN)
+        return 0;
+    if (c->steps == 0 && c->epochs <= 0) {
+        if (loud)
+            fprintf(stderr, "trainer: --epochs: must be positive when --steps is 0\n");
+        return -1;
+    }
+    if (c->batch % c->lanes != 0) {
+        if (loud)
+            fprintf(stderr, "trainer: --batch %d is not divisible by --lanes %d\n", c->batch,
+                    c->lanes);
+        return -1;
+    }
+    if ((c->batch / c->lanes) % c->micro_steps != 0) {
+        if (loud)
+            fprintf(stderr,
+                    "trainer: --micro-steps %d does not divide the per-lane batch %d (batch %d / "
+                    "lanes %d)\n",
+                    c->micro_steps, c->batch / c->lanes, c->batch, c->lanes);
+        return -1;
+    }
+    return 0;
+}
+
+const char *config_lookup(const cfg_list *const *layers, int nlayers, const char *key)
+{
+    const char *value = NULL;
+    for (int l = 0; l < nlayers; l++) {
+        const char *v = cfg_list_get(layers[l], key);
+        value = v ? v : value;
+    }
+    const opt_spec *o = opt_find(&COMMON_GROUP, key);
+    return value ? value : o ? o->def : "";
+}
+
+static void print_model_names(FILE *f)
+{
+    for (int i = 0; i < model_count(); i++)
+        fprintf(f, "%s%s", i ? ", " : "", model_at(i)->name);
+}
 
 int config_build(config *c, enum command cmd, const cfg_list *const *layers, int nlayers,
                  int loud)
 {
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < NOPTS; i++)
-        if (set_value(c, &OPTS[i], OPTS[i].def, loud) != 0)
-            return -1;
-    const char *model = "vae";
-    for (int l = 0; l < nlayers; l++)
-        for (int i = 0; i < layers[l]->n; i++)
-            if (!strcmp(layers[l]->e[i].key, "model"))
-                model = layers[l]->e[i].value;
-    if (!strcmp(model, "gpt"))
-        for (size_t i = 0; i < sizeof GPT_DEFAULTS / sizeof GPT_DEFAULTS[0]; i++)
-            if (set_value(c, find_opt(GPT_DEFAULTS[i][0]), GPT_DEFAULTS[i][1], loud) != 0)
-                return -1;
-    for (int l = 0; l < nlayers; l++)
-        for (int i = 0; i < layers[l]->n; i++) {
-            const opt_spec *o = find_opt(layers[l]->e[i].key);
-            if (!o)
-                continue; /* a key from a checkpoint of a newer program: ignored */
-            if (set_value(c, o, layers[l]->e[i].value, loud) != 0)
-                return -1;
-        }
-    if (parse_hidden(c, loud) || one_of("model", c->model, "vae", "gpt", loud) ||
-        one_of("likelihood", c->likelihood, "bernoulli", "gaussian", loud) ||
-        one_of("reduce", c->reduce, "exact", "fast", loud))
+    if (set_defaults(c, &COMMON_GROUP, loud) != 0)
         return -1;
-    if (cmd == CMD_PREPARE)
-        return one_of("source", c->source, "fashion-mnist", "text", loud);
-    if (cmd == CMD_TRAIN) {
-        if (c->steps == 0 && c->epochs <= 0) {
-            if (loud)
-                fprintf(stderr, "trainer: --epochs: must be positive when --steps is 0\n");
-            return -1;
+    snprintf(c->model, sizeof c->model, "%s", config_lookup(layers, nlayers, "model"));
+    c->mt = model_find(c->model);
+    if (!c->mt) {
+        if (loud) {
+            fprintf(stderr, "trainer: --model: \"%s\" is not a model (", c->model);
+            print_model_names(stderr);
+            fprintf(stderr, ")\n");
         }
-        if (c->batch % c->lanes != 0) {
-            if (loud)
-                fprintf(stderr, "trainer: --batch %d is not divisible by --lanes %d\n", c->batch,
-                        c->lanes);
-            return -1;
-        }
-        if ((c->batch / c->lanes) % c->micro_steps != 0) {
-            if (loud)
-                fprintf(stderr,
-                        "trainer: --micro-steps %d does not divide the per-lane batch %d (batch %d / lanes %d)\n",
-                        c->micro_steps, c->batch / c->lanes, c->batch, c->lanes);
-            return -1;
-        }
-        if (!strcmp(c->model, "vae") && c->micro_steps != 1) {
-            if (loud)
-                fprintf(stderr, "trainer: --micro-steps %d: the vae takes its whole batch at once (1)\n",
-                        c->micro_steps);
-            return -1;
-        }
-        if (!strcmp(c->model, "gpt") && c->dim % c->heads != 0) {
-            if (loud)
-                fprintf(stderr, "trainer: --dim %d is not divisible by --heads %d\n", c->dim, c->heads);
-            return -1;
-        }
+        return -1;
     }
-    return 0;
-}
-
-static int is_vae_key(const char *k)
-{
-    return !strcmp(k, "hidden") || !strcmp(k, "latent") || !strcmp(k, "likelihood") ||
-           !strcmp(k, "kl-weight") || !strcmp(k, "autoencoder");
-}
-
-static int is_gpt_key(const char *k)
-{
-    return !strcmp(k, "layers") || !strcmp(k, "heads") || !strcmp(k, "dim") || !strcmp(k, "ctx") ||
-           !strcmp(k, "dropout") || !strcmp(k, "val-windows") || !strcmp(k, "sample-every") ||
-           !strcmp(k, "prompt") || !strcmp(k, "length") || !strcmp(k, "temperature") ||
-           !strcmp(k, "top-k");
-}
-
-static void format_value(const config *c, const opt_spec *o, char *buf, size_t size)
-{
-    const char *p = (const char *)c + o->offset;
-    switch (o->type) {
-    case T_STR: snprintf(buf, size, "%s", p); break;
-    case T_BOOL:
-    case T_INT: snprintf(buf, size, "%d", *(const int *)p); break;
-    case T_LONG: snprintf(buf, size, "%ld", *(const long *)p); break;
-    case T_DOUBLE: snprintf(buf, size, "%.17g", *(const double *)p); break;
+    const model_type *mt = c->mt;
+    c->task_opts = calloc(1, mt->task->opts.size + 1);
+    c->model_opts = calloc(1, mt->opts.size + 1);
+    if (!c->task_opts || !c->model_opts) {
+        fprintf(stderr, "trainer: out of memory for the configuration\n");
+        return -1;
     }
+    if (set_defaults(c->task_opts, &mt->task->opts, loud) ||
+        set_defaults(c->model_opts, &mt->opts, loud) ||
+        set_overrides(c, mt->task->defaults, mt->task->ndefaults, loud) ||
+        set_overrides(c, mt->defaults, mt->ndefaults, loud))
+        return -1;
+    for (int l = 0; l < nlayers; l++)
+        if (apply_layer(c, layers[l], loud) != 0)
+            return -1;
+    if (check_common(c, cmd, loud) != 0)
+        return -1;
+    if (mt->task->check && mt->task->check(c, loud) != 0)
+        return -1;
+    return mt->check ? mt->check(c, loud) : 0;
 }
 
-int config_to_list(const config *c, cfg_list *out)
+void config_free(config *c)
 {
-    int gpt = !strcmp(c->model, "gpt");
-    for (int i = 0; i < NOPTS; i++) {
-        const opt_spec *o = &OPTS[i];
+    free(c->task_opts);
+    free(c->model_opts);
+    c->task_opts = c->model_opts = NULL;
+}
+
+static int list_group(const opt_group *g, const void *base, cfg_list *out)
+{
+    for (int i = 0; i < g->n; i++) {
+        const opt_spec *o = &g->v[i];
         /* what this run does with the run, not what the run is */
-        if (!(o->commands & CMD_TRAIN) || !strcmp(o->name, "resume") || !strcmp(o->name, "stop-at"))
-            continue;
-        if ((gpt && is_vae_key(o->name)) || (!gpt && is_gpt_key(o->name)))
+        if (!(o->commands & CMD_TRAIN) || !strcmp(o->name, "resume") ||
+            !strcmp(o->name, "stop-at"))
             continue;
         char v[CFG_PATH];
-        format_value(c, o, v, sizeof v);
+        opt_format(base, o, v, sizeof v);
         if (cfg_list_set(out, o->name, v) != 0)
             return -1;
     }
     return 0;
 }
 
+int config_to_list(const config *c, cfg_list *out)
+{
+    if (list_group(&COMMON_GROUP, c, out) || list_group(&c->mt->task->opts, c->task_opts, out) ||
+        list_group(&c->mt->opts, c->model_opts, out))
+        return -1;
+    return 0;
+}
+
 void config_print(const config *c, const char *prefix)
 {
     cfg_list l = {0};
-    config_to_list(c, &l);
-    for (int i = 0; i < l.n; i++)
-        printf("%s%s = %s\n", prefix, l.e[i].key, l.e[i].value);
+    if (config_to_list(c, &l) == 0)
+        for (int i = 0; i < l.n; i++)
+            printf("%s%s = %s\n", prefix, l.e[i].key, l.e[i].value);
     cfg_list_free(&l);
+}
+
+static void usage_defaults(const char *const (*d)[2], int n)
+{
+    if (n == 0)
+        return;
+    printf("    defaults:");
+    for (int i = 0; i < n; i++)
+        printf(" %s %s%s", d[i][0], d[i][1], i + 1 < n ? "," : "\n");
+}
+
+static int takes_any(const opt_group *g, unsigned cmd)
+{
+    for (int i = 0; i < g->n; i++)
+        if (g->v[i].commands & cmd)
+            return 1;
+    return 0;
+}
+
+/* A task's section, once for all its models; a model's section (for train
+ * every model's, to list them). */
+static void usage_sections(enum command cmd)
+{
+    const task_type *seen[MAX_GROUPS];
+    int nseen = 0;
+    for (int i = 0; i < model_count(); i++) {
+        const model_type *t = model_at(i);
+        int dup = 0;
+        for (int j = 0; j < nseen; j++)
+            dup |= seen[j] == t->task;
+        if (!dup && nseen < MAX_GROUPS && takes_any(&t->task->opts, cmd)) {
+            seen[nseen++] = t->task;
+            printf("\n%s task (the data side of the models that read it):\n", t->task->name);
+            opt_usage(&t->task->opts, cmd);
+            if (cmd == CMD_TRAIN)
+                usage_defaults(t->task->defaults, t->task->ndefaults);
+        }
+        if (cmd != CMD_TRAIN && !takes_any(&t->opts, cmd))
+            continue;
+        printf("\n--model %s: %s (%s task)\n", t->name, t->summary, t->task->name);
+        opt_usage(&t->opts, cmd);
+        if (cmd == CMD_TRAIN)
+            usage_defaults(t->defaults, t->ndefaults);
+    }
+}
+
+void config_usage(enum command cmd)
+{
+    printf("usage: trainer %s [--config FILE] [--KEY VALUE ...]\n\n", command_name(cmd));
+    printf("Every option can also be set in a config file as `key = value`; flags override it.\n\n");
+    opt_usage(&COMMON_GROUP, cmd);
+    printf("  %-22s %s\n", "--config FILE", "read key = value settings from FILE");
+    printf("  %-22s %s\n", "--help", "this text");
+    if (cmd != CMD_PREPARE)
+        usage_sections(cmd);
 }

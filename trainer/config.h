@@ -1,21 +1,30 @@
-/* The program's configuration: one table of options shared by the flags
- * (--name value), the config file (name = value) and the checkpoint's
- * /config attributes. Precedence, lowest first: defaults, the checkpoint
- * being resumed, the config file, the flags. */
+/* The program's configuration.
+ *
+ * Three groups of options make it: the common ones (this struct's fields,
+ * table in config.c), the options of the model's task (task_opts) and those
+ * of the model (model_opts), each described by its owner's table (see
+ * options.h, task.h, model.h). An option belongs to one owner: a GPT option
+ * given to the VAE is refused with a line saying whose it is.
+ *
+ * Precedence, lowest first: the defaults (common, then those the task and
+ * the model change), the config file, the checkpoint being resumed or read,
+ * the flags. A resumed run is the run in its checkpoint, whatever the file
+ * now says; a flag is a deliberate change. */
 #ifndef TRAINER_CONFIG_H
 #define TRAINER_CONFIG_H
+
+#include "options.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
 #define CFG_PATH 1024
-#define CFG_MAX_HIDDEN 8
 
-enum command { CMD_PREPARE = 1, CMD_TRAIN = 2, CMD_EVAL = 4, CMD_SAMPLE = 8 };
+struct model_type;
 
-typedef struct {
-    /* what and where */
-    char model[16];
+typedef struct config {
+    const struct model_type *mt; /* the model named by `model` */
+    char model[32];
     char data[CFG_PATH];
     char run_dir[CFG_PATH];
     char resume[CFG_PATH];
@@ -34,24 +43,6 @@ typedef struct {
     double min_lr_frac;
     /* randomness */
     long seed;
-    /* VAE */
-    char hidden[64];
-    int hidden_sizes[CFG_MAX_HIDDEN];
-    int nhidden;
-    int latent;
-    char likelihood[16];
-    double kl_weight;
-    int autoencoder;
-    /* GPT */
-    int layers, heads, dim, ctx;
-    double dropout;
-    int val_windows;
-    int sample_every;
-    /* sampling */
-    char prompt[CFG_PATH];
-    int length;
-    double temperature;
-    int top_k;
     /* reporting and mechanics */
     int log_every;
     int eval_every;
@@ -63,37 +54,38 @@ typedef struct {
     char input[CFG_PATH];
     char out[CFG_PATH];
     int shards;
+    /* the task's and the model's own options, laid out by their tables;
+     * allocated by config_build, freed by config_free */
+    void *task_opts, *model_opts;
 } config;
 
-typedef struct {
-    char key[64];
-    char value[CFG_PATH];
-} cfg_entry;
-
-typedef struct {
-    cfg_entry *e;
-    int n, cap;
-} cfg_list;
-
-/* Parses argv (after the subcommand) and any --config file into the list of
- * explicitly given settings. Returns 0, 1 after printing help (rank 0 only),
- * or -1 after printing one error line (when loud). */
-int config_parse_args(enum command cmd, int argc, char **argv, cfg_list *given, int loud);
+/* Parses argv (after the subcommand): the --config file's settings go to
+ * *file, the flags to *flags. Every key must be an option of some model or
+ * task or a common one, taken by cmd. Returns 0, 1 after printing help
+ * (when loud), or -1 after one error line (when loud). */
+int config_parse_args(enum command cmd, int argc, char **argv, cfg_list *file, cfg_list *flags,
+                      int loud);
 
 /* Fills c from the defaults, then each list in order (later wins), then
- * checks every value. Returns 0, or -1 after printing one line (when loud). */
+ * checks every value. The model is the last `model` setting of the lists
+ * (default vae). Returns 0, or -1 after one line (when loud); in both cases
+ * config_free(c) releases it. */
 int config_build(config *c, enum command cmd, const cfg_list *const *layers, int nlayers,
                  int loud);
+void config_free(config *c);
 
-/* Appends key = value, replacing an earlier value of the same key. */
-int cfg_list_set(cfg_list *l, const char *key, const char *value);
-void cfg_list_free(cfg_list *l);
+/* A common string option's value as the lists would set it (the last list
+ * that has it, else its default), before any configuration is built. */
+const char *config_lookup(const cfg_list *const *layers, int nlayers, const char *key);
 
-/* The effective configuration as key/value pairs, in table order, for
- * printing and for checkpoints. Only keys that matter for cmd's model. */
+/* The effective configuration as key/value pairs, for printing and for
+ * checkpoints: every option a training run takes, of the common group, the
+ * model's task and the model, except those that steer this run only
+ * (resume, stop-at). Returns -1 (one line) when it cannot be built whole. */
 int config_to_list(const config *c, cfg_list *out);
 void config_print(const config *c, const char *prefix);
 
-void config_usage(enum command cmd, const char *prog);
+/* trainer COMMAND --help */
+void config_usage(enum command cmd);
 
 #endif

@@ -7,15 +7,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int append(uint8_t **buf, size_t *n, size_t sample_bytes, const shard *s)
+/* Appends a shard's samples (and labels, if it has them) to buf. */
+static int append(uint8_t **buf, uint8_t **labels, size_t *n, size_t sample_bytes,
+                  const shard *s)
 {
     uint8_t *grown = realloc(*buf, (*n + s->n) * sample_bytes + 1);
+    if (grown)
+        *buf = grown;
+    if (grown && s->labels) {
+        grown = realloc(*labels, *n + s->n + 1);
+        if (grown) {
+            *labels = grown;
+            memcpy(*labels + *n, s->labels, s->n);
+        }
+    }
     if (!grown) {
         fprintf(stderr, "trainer: out of memory for %zu samples\n", *n + s->n);
         return -1;
     }
-    memcpy(grown + *n * sample_bytes, s->data, s->n * sample_bytes);
-    *buf = grown;
+    memcpy(*buf + *n * sample_bytes, s->data, s->n * sample_bytes);
     *n += s->n;
     return 0;
 }
@@ -54,7 +64,7 @@ int lane_data_load(lane_data *lanes, const int *lane_ids, int nlocal, int nlanes
             if (read_shard(dir, split, k, nshards, kind, h, w, &s) != 0)
                 return -1;
             d->sample_bytes = s.h * s.w;
-            int rc = append(&d->data, &d->n, d->sample_bytes, &s);
+            int rc = append(&d->data, &d->labels, &d->n, d->sample_bytes, &s);
             shard_free(&s);
             if (rc)
                 return -1;
@@ -76,6 +86,7 @@ void lane_data_free(lane_data *lanes, int nlocal)
 {
     for (int l = 0; l < nlocal; l++) {
         free(lanes[l].data);
+        free(lanes[l].labels);
         free(lanes[l].perm);
     }
 }
@@ -100,7 +111,7 @@ int split_data_load(split_data *sd, const char *dir, const char *split, int nsha
             return -1;
         size_t before = sd->n;
         sd->sample_bytes = s.h * s.w;
-        int rc = append(&sd->data, &sd->n, sd->sample_bytes, &s);
+        int rc = append(&sd->data, &sd->labels, &sd->n, sd->sample_bytes, &s);
         uint32_t *a = realloc(sd->shard_of, sd->n * sizeof *a + 1);
         if (a)
             sd->shard_of = a;
@@ -123,6 +134,7 @@ int split_data_load(split_data *sd, const char *dir, const char *split, int nsha
 void split_data_free(split_data *s)
 {
     free(s->data);
+    free(s->labels);
     free(s->shard_of);
     free(s->index_in);
     memset(s, 0, sizeof *s);

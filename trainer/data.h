@@ -20,6 +20,7 @@ typedef struct {
     size_t n;        /* samples */
     size_t sample_bytes;
     uint8_t *data;   /* n * sample_bytes */
+    uint8_t *labels; /* n, image shards; NULL for tokens */
     uint32_t *perm;  /* the order of the cached epoch */
     long perm_epoch; /* -1: none yet */
 } lane_data;
@@ -40,6 +41,7 @@ typedef struct {
     size_t n;
     size_t sample_bytes;
     uint8_t *data;
+    uint8_t *labels;    /* n, image shards; NULL for tokens */
     uint32_t *shard_of; /* which shard each sample came from */
     uint32_t *index_in; /* its index inside that shard */
 } split_data;

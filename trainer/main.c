@@ -1,8 +1,10 @@
 /* trainer: one program, subcommands prepare, train, eval, sample. */
 #include "comm/comm.h"
+#include "model.h"
 #include "train.h"
 #include "util.h"
 
+#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,11 +16,16 @@ static void usage(FILE *f)
             "commands:\n"
             "  prepare   turn Fashion-MNIST IDX files or a text file into HDF5 shards\n"
             "  train     train a model data-parallel (run under mpirun)\n"
-            "  eval      evaluate a checkpoint (VAE: test ELBO; GPT: validation loss)\n"
-            "  sample    continue a prompt with a GPT checkpoint\n"
+            "  eval      evaluate a checkpoint on its task's evaluation split\n"
+            "  sample    generate from a checkpoint (language models)\n"
             "\n"
-            "  trainer COMMAND --help   lists the command's options\n"
-            "  trainer --version        prints the version\n");
+            "models (trainer train --model NAME):\n");
+    for (int i = 0; i < model_count(); i++)
+        fprintf(f, "  %-9s %s (%s task)\n", model_at(i)->name, model_at(i)->summary,
+                model_at(i)->task->name);
+    fprintf(f, "\n"
+               "  trainer COMMAND --help   lists the command's options, common and per model\n"
+               "  trainer --version        prints the version and the OpenBLAS kernel\n");
 }
 
 int main(int argc, char **argv)
@@ -33,7 +40,7 @@ int main(int argc, char **argv)
         return EXIT_DONE;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("trainer %s\n", PACKAGE_VERSION);
+        printf("trainer %s, OpenBLAS kernel %s\n", PACKAGE_VERSION, openblas_get_corename());
         return EXIT_DONE;
     }
     if (!strcmp(cmd, "prepare"))

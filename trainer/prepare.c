@@ -145,19 +145,18 @@ static int prepare_text(const config *c)
 int cmd_prepare(int argc, char **argv)
 {
     io_quiet_hdf5();
-    cfg_list given = {0};
-    int rc = config_parse_args(CMD_PREPARE, argc, argv, &given, 1);
-    if (rc != 0) {
-        cfg_list_free(&given);
-        return rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
-    }
-    const cfg_list *layers[1] = {&given};
+    cfg_list file = {0}, flags = {0};
+    int rc = config_parse_args(CMD_PREPARE, argc, argv, &file, &flags, 1);
+    const cfg_list *layers[2] = {&file, &flags};
     config c;
-    int status = EXIT_BAD_INPUT;
-    if (config_build(&c, CMD_PREPARE, layers, 1, 1) == 0 && make_dirs(c.out) == 0) {
+    int status = rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+    if (rc == 0 && config_build(&c, CMD_PREPARE, layers, 2, 1) == 0 && make_dirs(c.out) == 0) {
         int failed = !strcmp(c.source, "text") ? prepare_text(&c) : prepare_images(&c);
         status = failed ? EXIT_BAD_INPUT : EXIT_DONE;
     }
-    cfg_list_free(&given);
+    if (rc == 0)
+        config_free(&c);
+    cfg_list_free(&file);
+    cfg_list_free(&flags);
     return status;
 }

@@ -1,12 +1,13 @@
 #include "gpt.h"
 
-#include "activation.h"
-#include "attention.h"
-#include "crossentropy.h"
-#include "embedding.h"
-#include "layernorm.h"
-#include "linear.h"
-#include "philox.h"
+#include "trainer/nn/activation.h"
+#include "trainer/nn/attention.h"
+#include "trainer/nn/crossentropy.h"
+#include "trainer/nn/embedding.h"
+#include "trainer/nn/layernorm.h"
+#include "trainer/nn/linear.h"
+#include "trainer/philox.h"
+#include "trainer/tasks/text.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -23,6 +24,7 @@ static int add(param_table *t, const char *name, int ndim, size_t s0, size_t s1,
 int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int maxB)
 {
     memset(m, 0, sizeof *m);
+    m->base.type = &gpt_model;
     m->V = V;
     m->maxT = maxT;
     m->C = C;
@@ -34,7 +36,7 @@ int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int 
         fprintf(stderr, "trainer: --layers %d: at most %d\n", L, (PARAMS_MAX - 4) / 12);
         return -1;
     }
-    param_table *t = &m->params;
+    param_table *t = &m->base.params;
     m->wte = add(t, "wte", 2, (size_t)V, (size_t)C, 1);
     m->wpe = add(t, "wpe", 2, (size_t)maxT, (size_t)C, 1);
     m->block = calloc((size_t)L, sizeof *m->block);
@@ -89,7 +91,8 @@ int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int 
     m->buf = calloc(m->nbuf, sizeof(float));
     m->dbuf = calloc(m->nbuf, sizeof(float));
     m->scratch = calloc((size_t)maxT * maxT, sizeof(float));
-    if (!m->buf || !m->dbuf || !m->scratch) {
+    m->gen_ctx = calloc((size_t)maxT, sizeof *m->gen_ctx);
+    if (!m->buf || !m->dbuf || !m->scratch || !m->gen_ctx) {
         fprintf(stderr, "trainer: out of memory for GPT activations (%zu floats)\n", m->nbuf);
         gpt_free(m);
         return -1;
@@ -108,8 +111,10 @@ void gpt_free(gpt *m)
     free(m->buf);
     free(m->dbuf);
     free(m->scratch);
+    free(m->gen_ctx);
     m->block = NULL;
     m->buf = m->dbuf = m->scratch = NULL;
+    m->gen_ctx = NULL;
 }
 
 /* The gradient of an activation lives at the same offset in dbuf. */
@@ -117,12 +122,12 @@ static float *D(const gpt *m, const float *act) { return m->dbuf + (act - m->buf
 
 static const float *W(const gpt *m, const float *params, int idx)
 {
-    return params + m->params.v[idx].offset;
+    return params + m->base.params.v[idx].offset;
 }
 
 void gpt_init(const gpt *m, float *params, uint32_t seed)
 {
-    const param_table *t = &m->params;
+    const param_table *t = &m->base.params;
     const float resid_std = 0.02f / sqrtf(2.0f * (float)m->L);
     for (int i = 0; i < t->n; i++) {
         const param_view *v = &t->v[i];
@@ -201,7 +206,7 @@ static void add_to(float *out, const float *a, const float *b, size_t n)
         out[i] = a[i] + b[i];
 }
 
-void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8_t *targets,
+void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32_t *targets,
                  int B, int T, const gpt_noise *noise, double *seq_loss)
 {
     const int C = m->C, V = m->V, BT = B * T;
@@ -257,14 +262,14 @@ static void accumulate(float *out, const float *in, size_t n)
         out[i] += in[i];
 }
 
-void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *tokens,
-                  const uint8_t *targets, int B, int T, float scale)
+void gpt_backward(gpt *m, const float *params, float *grads, const int32_t *tokens,
+                  const int32_t *targets, int B, int T, float scale)
 {
     const int C = m->C, V = m->V, BT = B * T;
     const int drop = m->dropout > 0.0f && m->mask1;
     memset(m->dbuf, 0, m->nbuf * sizeof(float));
     float *G = grads;
-#define GW(idx) (G + m->params.v[idx].offset)
+#define GW(idx) (G + m->base.params.v[idx].offset)
     float *dlogits = D(m, m->logits);
     crossentropy_backward(dlogits, m->logits, targets, BT, V, scale);
     const float *wte = W(m, params, m->wte);
@@ -315,71 +320,123 @@ double gpt_flops_per_token(const gpt *m, int T)
     /* 6 per parameter (forward 2, backward 4) and 12 L T C for the attention
      * scores and their use (PaLM's convention, causal mask not discounted);
      * the position table is a lookup, so it is left out */
-    double n = (double)m->params.total - (double)m->params.v[m->wpe].numel;
+    double n = (double)m->base.params.total - (double)m->base.params.v[m->wpe].numel;
     return 6.0 * n + 12.0 * m->L * (double)T * m->C;
 }
 
-/* The next byte from one row of logits: temperature, then top-k, then a
- * draw from the (seed, RNG_SAMPLE, position) stream through the
- * cumulative distribution in byte order. */
-static uint8_t pick(const float *logits, int V, float temperature, int top_k, uint32_t seed,
-                    uint32_t position)
+
+/* The model interface. */
+
+static const opt_spec GPT_OPTS[] = {
+    OPT(gpt_opts, layers, "layers", OPT_INT, "4", CMD_TRAIN, 1, (PARAMS_MAX - 4) / 12, "blocks"),
+    OPT(gpt_opts, heads, "heads", OPT_INT, "4", CMD_TRAIN, 1, 256, "attention heads"),
+    OPT(gpt_opts, dim, "dim", OPT_INT, "256", CMD_TRAIN, 1, 65536, "model width"),
+    OPT(gpt_opts, dropout, "dropout", OPT_DOUBLE, "0", CMD_TRAIN, 0, 0.95,
+        "dropout probability on both residual branches of every block"),
+};
+
+/* The gpt-kjv recipe. */
+static const char *const GPT_DEFAULTS[][2] = {
+    {"batch", "32"},   {"steps", "600"},       {"beta2", "0.95"},     {"weight-decay", "0.1"},
+    {"grad-clip", "1"}, {"warmup", "100"},     {"min-lr-frac", "0.1"}, {"log-every", "25"},
+    {"eval-every", "100"},
+};
+
+static int gpt_check(config *c, int loud)
 {
-    float p[256];
-    float cut = -INFINITY;
-    if (top_k > 0 && top_k < V) {
-        float sorted[256];
-        memcpy(sorted, logits, sizeof(float) * V);
-        /* partial selection sort: the k-th largest */
-        for (int i = 0; i < top_k; i++)
-            for (int j = i + 1; j < V; j++)
-                if (sorted[j] > sorted[i]) {
-                    float t = sorted[i];
-                    sorted[i] = sorted[j];
-                    sorted[j] = t;
-                }
-        cut = sorted[top_k - 1];
+    const gpt_opts *o = MODEL_OPTS(c, const gpt_opts);
+    if (o->dim % o->heads != 0) {
+        if (loud)
+            fprintf(stderr, "trainer: --dim %d is not divisible by --heads %d\n", o->dim, o->heads);
+        return -1;
     }
-    float mx = -INFINITY;
-    for (int v = 0; v < V; v++)
-        if (logits[v] >= cut && logits[v] > mx)
-            mx = logits[v];
-    double sum = 0.0;
-    for (int v = 0; v < V; v++) {
-        p[v] = logits[v] >= cut ? expf((logits[v] - mx) / temperature) : 0.0f;
-        sum += p[v];
-    }
-    uint32_t w[4];
-    rng_block(seed, RNG_STREAM_GLOBAL, RNG_SAMPLE, position, 0, 0, w);
-    double u = ((double)w[0] + 0.5) / 4294967296.0 * sum, acc = 0.0;
-    int last = 0;
-    for (int v = 0; v < V; v++) {
-        if (p[v] <= 0.0f)
-            continue;
-        acc += p[v];
-        last = v;
-        if (u < acc)
-            return (uint8_t)v;
-    }
-    return (uint8_t)last;
+    return 0;
 }
 
-int gpt_sample(gpt *m, const float *params, const uint8_t *prompt, int plen, int n,
-               float temperature, int top_k, uint32_t seed, uint8_t *out)
+static model *gpt_create(const config *c, const data_shape *shape, int max_rows)
 {
-    if (plen == 0) {
-        out[0] = '\n';
-        plen = 1;
-    } else {
-        memcpy(out, prompt, (size_t)plen);
+    const gpt_opts *o = MODEL_OPTS(c, const gpt_opts);
+    gpt *m = malloc(sizeof *m);
+    if (!m) {
+        fprintf(stderr, "trainer: out of memory for the GPT\n");
+        return NULL;
     }
-    for (int i = 0; i < n; i++) {
-        int len = plen + i;
-        int T = len < m->maxT ? len : m->maxT;
-        const uint8_t *ctx = out + len - T;
-        gpt_forward(m, params, ctx, NULL, 1, T, NULL, NULL);
-        out[len] = pick(m->logits + (size_t)(T - 1) * m->V, m->V, temperature, top_k, seed,
-                        (uint32_t)len);
+    if (gpt_build(m, shape->vocab, shape->T, o->dim, o->layers, o->heads, (float)o->dropout,
+                  max_rows) != 0) {
+        free(m);
+        return NULL;
     }
-    return plen + n;
+    return &m->base;
 }
+
+static void gpt_destroy(model *base)
+{
+    gpt_free((gpt *)base);
+    free(base);
+}
+
+static void gpt_init_model(const model *base, float *params, uint32_t seed)
+{
+    gpt_init((const gpt *)base, params, seed);
+}
+
+static void gpt_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
+{
+    const gpt_noise noise = {b->seed, b->call_stream, b->call_counter};
+    gpt_forward((gpt *)base, params, b->tokens, b->targets, b->rows, b->T,
+                b->train ? &noise : NULL, row_loss);
+}
+
+static void gpt_backward_batch(model *base, const float *params, float *grad, const batch *b,
+                               float scale)
+{
+    gpt_backward((gpt *)base, params, grad, b->tokens, b->targets, b->rows, b->T, scale);
+}
+
+static double gpt_flops(const model *base)
+{
+    const gpt *m = (const gpt *)base;
+    return gpt_flops_per_token(m, m->maxT);
+}
+
+/* Generation without a key/value cache: the scores of the next token come
+ * from a forward pass over the last maxT tokens. */
+static void gpt_gen_reset(model *base) { ((gpt *)base)->gen_len = 0; }
+
+static void gpt_gen_push(model *base, const float *params, int token)
+{
+    (void)params;
+    gpt *m = (gpt *)base;
+    if (m->gen_len == m->maxT) {
+        memmove(m->gen_ctx, m->gen_ctx + 1, (size_t)(m->maxT - 1) * sizeof *m->gen_ctx);
+        m->gen_len--;
+    }
+    m->gen_ctx[m->gen_len++] = token;
+}
+
+static const float *gpt_gen_logits(model *base, const float *params)
+{
+    gpt *m = (gpt *)base;
+    gpt_forward(m, params, m->gen_ctx, NULL, 1, m->gen_len, NULL, NULL);
+    return m->logits + (size_t)(m->gen_len - 1) * m->V;
+}
+
+const model_type gpt_model = {
+    .name = "gpt",
+    .summary = "decoder-only Transformer language model (GPT-2 layout)",
+    .task = &text_task,
+    .loss_name = "loss",
+    .opts = OPT_GROUP(GPT_OPTS, gpt_opts),
+    .defaults = GPT_DEFAULTS,
+    .ndefaults = (int)(sizeof GPT_DEFAULTS / sizeof GPT_DEFAULTS[0]),
+    .check = gpt_check,
+    .create = gpt_create,
+    .destroy = gpt_destroy,
+    .init = gpt_init_model,
+    .forward = gpt_forward_batch,
+    .backward = gpt_backward_batch,
+    .flops_per_unit = gpt_flops,
+    .gen_reset = gpt_gen_reset,
+    .gen_push = gpt_gen_push,
+    .gen_logits = gpt_gen_logits,
+};

@@ -6,13 +6,21 @@
  * through the token embedding (tied); softmax cross-entropy.
  *
  * Shapes: B sequences of T <= maxT positions per call, BT = B * T rows;
- * tokens and targets are [B, T] bytes. */
+ * tokens and targets are [B, T] ids below V. */
 #ifndef TRAINER_GPT_H
 #define TRAINER_GPT_H
 
-#include "params.h"
+#include "trainer/model.h"
 
 #include <stdint.h>
+
+/* The GPT's options (config.model_opts); its context is the text task's. */
+typedef struct {
+    int layers, heads, dim;
+    double dropout;
+} gpt_opts;
+
+extern const model_type gpt_model;
 
 /* Indices into the parameter table, per block. */
 typedef struct {
@@ -25,9 +33,9 @@ typedef struct {
 } gpt_noise;
 
 typedef struct {
+    model base;
     int V, maxT, C, L, NH, maxB;
     float dropout;
-    param_table params;
     int wte, wpe, lnfw, lnfb;
     gpt_block *block;
     /* activations for maxB * maxT rows, and their gradients at the same
@@ -38,6 +46,8 @@ typedef struct {
         *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *res3, *mask1, *mask2, *lnf, *lnf_mean,
         *lnf_rstd, *logits;
     float *scratch; /* maxT * maxT */
+    int32_t *gen_ctx; /* generation: the last gen_len tokens, at most maxT */
+    int gen_len;
 } gpt;
 
 int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int maxB);
@@ -51,20 +61,13 @@ void gpt_init(const gpt *m, float *params, uint32_t seed);
 /* Forward pass. With targets, the logits become probabilities and
  * seq_loss[b] is the summed cross-entropy (nats) of sequence b; without,
  * m->logits holds the raw logits [BT, V]. */
-void gpt_forward(gpt *m, const float *params, const uint8_t *tokens, const uint8_t *targets,
+void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32_t *targets,
                  int B, int T, const gpt_noise *noise, double *seq_loss);
 
 /* Backward pass after gpt_forward with targets, for the loss
  * scale * (sum of all positions' cross-entropy); accumulates into grads. */
-void gpt_backward(gpt *m, const float *params, float *grads, const uint8_t *tokens,
-                  const uint8_t *targets, int B, int T, float scale);
-
-/* Continues prompt (plen bytes; an empty prompt starts from a newline) by
- * n bytes into out (room for plen + 1 + n), one forward pass over the last
- * maxT bytes per new byte. The same seed gives the same text. Returns the
- * length written. */
-int gpt_sample(gpt *m, const float *params, const uint8_t *prompt, int plen, int n,
-               float temperature, int top_k, uint32_t seed, uint8_t *out);
+void gpt_backward(gpt *m, const float *params, float *grads, const int32_t *tokens,
+                  const int32_t *targets, int B, int T, float scale);
 
 /* Model FLOPs of training on one token: 6 per parameter plus attention. */
 double gpt_flops_per_token(const gpt *m, int T);

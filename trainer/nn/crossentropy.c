@@ -3,7 +3,7 @@
 #include <math.h>
 #include <stddef.h>
 
-void crossentropy_forward(float *logits, double *seq_loss, const uint8_t *targets, int B, int T,
+void crossentropy_forward(float *logits, double *seq_loss, const int32_t *targets, int B, int T,
                           int V)
 {
     for (int b = 0; b < B; b++) {
@@ -27,14 +27,14 @@ void crossentropy_forward(float *logits, double *seq_loss, const uint8_t *target
     }
 }
 
-void crossentropy_backward(float *dlogits, const float *probs, const uint8_t *targets, int N,
+void crossentropy_backward(float *dlogits, const float *probs, const int32_t *targets, int N,
                            int V, float scale)
 {
     for (int r = 0; r < N; r++) {
         const float *p = probs + (size_t)r * V;
         float *d = dlogits + (size_t)r * V;
         for (int v = 0; v < V; v++)
-            d[v] = scale * p[v];
+            d[v] += scale * p[v];
         d[targets[r]] -= scale;
     }
 }

@@ -6,9 +6,9 @@
 
 #include <stdint.h>
 
-void embedding_forward(float *out, const uint8_t *tokens, const float *wte, const float *wpe,
+void embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe,
                        int B, int T, int C);
-void embedding_backward(float *dwte, float *dwpe, const float *dout, const uint8_t *tokens, int B,
+void embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int B,
                         int T, int C);
 
 #endif

@@ -10,30 +10,47 @@
 #ifndef TRAINER_VAE_H
 #define TRAINER_VAE_H
 
-#include "params.h"
+#include "trainer/model.h"
 
 #include <stdint.h>
 
+#define VAE_MAX_HIDDEN 8
+
 enum likelihood { LIK_BERNOULLI, LIK_GAUSSIAN };
 
+/* The VAE's options (config.model_opts). */
 typedef struct {
+    char hidden[64]; /* "512,256" */
+    int hidden_sizes[VAE_MAX_HIDDEN];
+    int nhidden;
+    int latent;
+    char likelihood[16];
+    double kl_weight;
+    int autoencoder;
+} vae_opts;
+
+extern const model_type vae_model;
+
+typedef struct {
+    model base;
     int in, latent, nhidden;
-    int hidden[8];
+    int hidden[VAE_MAX_HIDDEN];
     enum likelihood lik;
     float kl_weight;
     int autoencoder; /* eps = 0, no KL */
     int max_rows;
-    param_table params;
     /* per-layer views: enc[i], mu, logvar, dec[i], out */
-    int enc_w[8], enc_b[8], dec_w[8], dec_b[8];
+    int enc_w[VAE_MAX_HIDDEN], enc_b[VAE_MAX_HIDDEN], dec_w[VAE_MAX_HIDDEN], dec_b[VAE_MAX_HIDDEN];
     int mu_w, mu_b, lv_w, lv_b, out_w, out_b;
     /* activations [max_rows, width], allocated once */
     float *acts, *dacts;
     size_t acts_size;
-    float *enc_h[8], *mu, *logvar, *z, *dec_h[8], *logits;
-    float *denc_h[8], *dmu, *dlogvar, *dz, *ddec_h[8], *dlogits;
+    float *enc_h[VAE_MAX_HIDDEN], *mu, *logvar, *z, *dec_h[VAE_MAX_HIDDEN], *logits;
+    float *denc_h[VAE_MAX_HIDDEN], *dmu, *dlogvar, *dz, *ddec_h[VAE_MAX_HIDDEN], *dlogits;
+    float *eps; /* [max_rows, latent]: the draws of the rows of a batch */
 } vae;
 
+/* Fills m for nhidden <= VAE_MAX_HIDDEN widths; -1 after a line on failure. */
 int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum likelihood lik,
               float kl_weight, int autoencoder, int max_rows);
 void vae_free(vae *m);
@@ -48,8 +65,7 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
                  double *row_loss);
 
 /* Backward pass right after vae_forward over the same rows, for the loss
- * scale * (sum of row losses). Writes every tensor of grads (no need to zero
- * it first). */
+ * scale * (sum of row losses); adds into grads. */
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
                   int R, float scale);
 

@@ -1,8 +1,8 @@
 #include "vae.h"
 
-#include "activation.h"
-#include "linear.h"
-#include "philox.h"
+#include "trainer/nn/activation.h"
+#include "trainer/nn/linear.h"
+#include "trainer/philox.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +27,11 @@ int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum l
               float kl_weight, int autoencoder, int max_rows)
 {
     memset(m, 0, sizeof *m);
+    if (nhidden > VAE_MAX_HIDDEN) {
+        fprintf(stderr, "trainer: --hidden: at most %d widths\n", VAE_MAX_HIDDEN);
+        return -1;
+    }
+    m->base.type = &vae_model;
     m->in = in;
     m->latent = latent;
     m->nhidden = nhidden;
@@ -35,7 +40,7 @@ int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum l
     m->kl_weight = kl_weight;
     m->autoencoder = autoencoder;
     m->max_rows = max_rows;
-    param_table *t = &m->params;
+    param_table *t = &m->base.params;
     char name[32];
     int prev = in;
     for (int i = 0; i < nhidden; i++) {
@@ -61,7 +66,8 @@ int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum l
     m->acts_size = per_row * (size_t)max_rows;
     m->acts = calloc(m->acts_size, sizeof(float));
     m->dacts = calloc(m->acts_size, sizeof(float));
-    if (!m->acts || !m->dacts) {
+    m->eps = calloc((size_t)max_rows * (size_t)latent, sizeof(float));
+    if (!m->acts || !m->dacts || !m->eps) {
         fprintf(stderr, "trainer: out of memory for VAE activations (%zu floats)\n", m->acts_size);
         vae_free(m);
         return -1;
@@ -90,12 +96,13 @@ void vae_free(vae *m)
 {
     free(m->acts);
     free(m->dacts);
-    m->acts = m->dacts = NULL;
+    free(m->eps);
+    m->acts = m->dacts = m->eps = NULL;
 }
 
 void vae_init(const vae *m, float *params, uint32_t seed)
 {
-    const param_table *t = &m->params;
+    const param_table *t = &m->base.params;
     for (int i = 0; i < t->n; i++) {
         const param_view *v = &t->v[i];
         /* fan_in of a bias is that of its weight, the tensor just before it */
@@ -110,7 +117,7 @@ void vae_init(const vae *m, float *params, uint32_t seed)
 
 static const float *P(const vae *m, const float *params, int idx)
 {
-    return params + m->params.v[idx].offset;
+    return params + m->base.params.v[idx].offset;
 }
 
 void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
@@ -178,8 +185,8 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
 static void params_backward(const vae *m, float *grads, int w, int b, const float *dout,
                             const float *inp, int R, int C, int OC)
 {
-    linear_backward_params(grads + m->params.v[w].offset, grads + m->params.v[b].offset, dout,
-                           inp, R, C, OC, 0);
+    linear_backward_params(grads + m->base.params.v[w].offset, grads + m->base.params.v[b].offset, dout,
+                           inp, R, C, OC, 1);
 }
 
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
@@ -238,3 +245,126 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
                                   out);
     }
 }
+
+/* The model interface. */
+
+static const opt_spec VAE_OPTS[] = {
+    OPT(vae_opts, hidden, "hidden", OPT_STR, "512,256", CMD_TRAIN, 0, 0,
+        "encoder widths (the decoder mirrors them)"),
+    OPT(vae_opts, latent, "latent", OPT_INT, "32", CMD_TRAIN, 1, 65536, "latent size"),
+    OPT(vae_opts, likelihood, "likelihood", OPT_STR, "bernoulli", CMD_TRAIN, 0, 0,
+        "bernoulli or gaussian"),
+    OPT(vae_opts, kl_weight, "kl-weight", OPT_DOUBLE, "1", CMD_TRAIN, 0, 1e6,
+        "weight of the KL term"),
+    OPT(vae_opts, autoencoder, "autoencoder", OPT_BOOL, "0", CMD_TRAIN, 0, 1,
+        "plain deterministic autoencoder (eps = 0, no KL)"),
+};
+
+static int parse_hidden(vae_opts *o, int loud)
+{
+    o->nhidden = 0;
+    const char *s = o->hidden;
+    while (*s) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 65536 || o->nhidden == VAE_MAX_HIDDEN ||
+            (*end && *end != ',')) {
+            if (loud)
+                fprintf(stderr,
+                        "trainer: --hidden: \"%s\" is not a list of 1 to %d widths like 512,256\n",
+                        o->hidden, VAE_MAX_HIDDEN);
+            return -1;
+        }
+        o->hidden_sizes[o->nhidden++] = (int)v;
+        s = *end ? end + 1 : end;
+    }
+    if (o->nhidden == 0) {
+        if (loud)
+            fprintf(stderr, "trainer: --hidden: empty list\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int vae_check(config *c, int loud)
+{
+    vae_opts *o = MODEL_OPTS(c, vae_opts);
+    if (parse_hidden(o, loud) != 0)
+        return -1;
+    if (strcmp(o->likelihood, "bernoulli") && strcmp(o->likelihood, "gaussian")) {
+        if (loud)
+            fprintf(stderr, "trainer: --likelihood: \"%s\", expected bernoulli or gaussian\n",
+                    o->likelihood);
+        return -1;
+    }
+    return 0;
+}
+
+static model *vae_create(const config *c, const data_shape *shape, int max_rows)
+{
+    const vae_opts *o = MODEL_OPTS(c, const vae_opts);
+    vae *m = malloc(sizeof *m);
+    if (!m) {
+        fprintf(stderr, "trainer: out of memory for the VAE\n");
+        return NULL;
+    }
+    enum likelihood lik = strcmp(o->likelihood, "gaussian") ? LIK_BERNOULLI : LIK_GAUSSIAN;
+    if (vae_build(m, (int)shape->in, o->hidden_sizes, o->nhidden, o->latent, lik,
+                  (float)o->kl_weight, o->autoencoder, max_rows) != 0) {
+        free(m);
+        return NULL;
+    }
+    return &m->base;
+}
+
+static void vae_destroy(model *base)
+{
+    vae_free((vae *)base);
+    free(base);
+}
+
+static void vae_init_model(const model *base, float *params, uint32_t seed)
+{
+    vae_init((const vae *)base, params, seed);
+}
+
+/* Row j's eps from its own key: the same draw whoever computes the row. */
+static void draw_eps(vae *m, const batch *b)
+{
+    const int L = m->latent;
+    for (int j = 0; j < b->rows && !m->autoencoder; j++)
+        rng_normals(b->seed, b->key[j].stream, b->purpose, b->key[j].a, b->key[j].b,
+                    m->eps + (size_t)j * L, (size_t)L);
+}
+
+static void vae_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
+{
+    vae *m = (vae *)base;
+    draw_eps(m, b);
+    vae_forward(m, params, b->x, m->eps, b->rows, row_loss);
+}
+
+static void vae_backward_batch(model *base, const float *params, float *grad, const batch *b,
+                               float scale)
+{
+    vae *m = (vae *)base;
+    vae_backward(m, params, grad, b->x, m->eps, b->rows, scale);
+}
+
+/* 2 FLOPs per weight and image forward, 4 backward: the matrix products. */
+static double vae_flops(const model *base) { return 6.0 * (double)base->params.total; }
+
+const model_type vae_model = {
+    .name = "vae",
+    .summary = "variational autoencoder (MLP; or a plain autoencoder) on images",
+    .task = &image_task,
+    .loss_name = "negative ELBO",
+    .opts = OPT_GROUP(VAE_OPTS, vae_opts),
+    .check = vae_check,
+    .create = vae_create,
+    .destroy = vae_destroy,
+    .init = vae_init_model,
+    .forward = vae_forward_batch,
+    .backward = vae_backward_batch,
+    .flops_per_unit = vae_flops,
+};

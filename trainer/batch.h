@@ -1,0 +1,44 @@
+/* A batch: the rows a task fills and a model reads.
+ *
+ * Which fields are used depends on the task: the image task fills x (and
+ * labels), the text task tokens and targets. Every row also says where its
+ * random draws come from, so a model that draws per row (the VAE's eps) gets
+ * the same numbers whichever rank, thread or call computes the row:
+ *   row j: rng_*(seed, key[j].stream, purpose, key[j].a, key[j].b, ...)
+ * with purpose RNG_EPS in training and RNG_EVAL in evaluation. Draws made
+ * once per call (dropout masks) come from (seed, call_stream, RNG_DROPOUT,
+ * call_counter, site); train = 0 (evaluation, sampling) means no dropout. */
+#ifndef TRAINER_BATCH_H
+#define TRAINER_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t stream, a, b;
+} rng_key;
+
+typedef struct {
+    int rows; /* in use */
+    int cap;  /* allocated */
+    /* image task: [cap, in] pixels scaled to [0, 1], and class labels */
+    size_t in;
+    float *x;
+    uint8_t *labels;
+    /* text task: [cap, T] token ids and the next token of each position */
+    int T;
+    int32_t *tokens, *targets;
+    /* randomness */
+    uint32_t seed;
+    uint32_t purpose;
+    rng_key *key; /* [cap] */
+    int train;
+    uint32_t call_stream, call_counter;
+} batch;
+
+/* Room for cap rows of in values (images) or T positions (text): a zero size
+ * leaves that part out. Ends the job with a line when memory runs out. */
+void batch_alloc(batch *b, int cap, size_t in, int T);
+void batch_free(batch *b);
+
+#endif

@@ -1,0 +1,62 @@
+/* The eval and sample commands: a model and its parameters from a
+ * checkpoint, then the task's evaluation or sampling. */
+#include "train.h"
+
+#include "report.h"
+#include "run.h"
+#include "util.h"
+
+#include <stdio.h>
+
+static int load(run *r, enum command cmd, int argc, char **argv, int *status)
+{
+    char path[CFG_PATH + 32];
+    ckpt_meta meta = {0};
+    if (run_configure(r, cmd, argc, argv, path, sizeof path, &meta, status) != 0)
+        return -1;
+    *status = EXIT_BAD_INPUT;
+    if (cmd == CMD_SAMPLE && !r->task->sample) {
+        if (r->loud)
+            fprintf(stderr, "trainer: %s: the %s model has no sample command yet\n", path,
+                    r->mt->name);
+        return -1;
+    }
+    run_setup_inference(r, r->task->infer_rows);
+    if (cmd == CMD_EVAL && run_load_data(r, 0) != 0)
+        return -1;
+    if (run_build_model(r) != 0 || run_read_checkpoint(r, path, &meta) != 0)
+        return -1;
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    run r;
+    run_begin(&r);
+    io_quiet_hdf5();
+    int status;
+    if (load(&r, CMD_EVAL, argc, argv, &status) == 0) {
+        double e = evaluate(&r);
+        char what[CFG_PATH + 64];
+        snprintf(what, sizeof what, "%s at step %ld", r.cfg.checkpoint, r.step);
+        if (r.loud)
+            print_eval(&r, what, e);
+        status = EXIT_DONE;
+    }
+    run_end(&r);
+    return status;
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    run r;
+    run_begin(&r);
+    io_quiet_hdf5();
+    int status;
+    if (load(&r, CMD_SAMPLE, argc, argv, &status) == 0) {
+        int failed = r.loud && r.task->sample(&r.cfg, r.work[0].m, r.params, stdout) != 0;
+        status = agree(failed) ? EXIT_BAD_INPUT : EXIT_DONE;
+    }
+    run_end(&r);
+    return status;
+}

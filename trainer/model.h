@@ -1,0 +1,88 @@
+/* The model interface and the registry of models.
+ *
+ * A model is one file that fills a model_type (as an SQLite virtual table
+ * fills sqlite3_module) and one line in the registry (model.c). The training
+ * loop, evaluation, checkpoints and the option engine call through this
+ * struct and never ask which model they hold.
+ *
+ * A model owns
+ *   - its options: a table over its own options struct, stored in
+ *     config.model_opts (MODEL_OPTS below), its help text, the common
+ *     options whose defaults it changes, and its checks;
+ *   - its parameter table and initialisation;
+ *   - forward and backward over a batch of rows, the rows filled by its task
+ *     (task.h): the task owns the data side;
+ *   - optional hooks: FLOPs per loss unit (for MFU), token-by-token
+ *     generation (for sampling).
+ *
+ * The contract of the passes, for every model:
+ *   forward(m, params, b, row_loss): row_loss[j] = the loss of row j in nats,
+ *       summed over the row's loss units (1 for an image, T for a window).
+ *   backward(m, params, grad, b, scale): right after forward on the same
+ *       batch, ADDS d(scale * sum_j row_loss[j]) / d params into grad. The
+ *       caller zeroes grad once per step; micro-steps add up.
+ * An instance holds activations for up to max_rows rows and is used by one
+ * thread at a time; parameters live outside it (one flat buffer). */
+#ifndef TRAINER_MODEL_H
+#define TRAINER_MODEL_H
+
+#include "batch.h"
+#include "config.h"
+#include "params.h"
+#include "task.h"
+
+#include <stdint.h>
+
+typedef struct model_type model_type;
+
+/* The part of every model instance the program sees; a model's own struct
+ * embeds it first. */
+typedef struct model {
+    const model_type *type;
+    param_table params;
+} model;
+
+struct model_type {
+    const char *name;    /* --model NAME */
+    const char *summary; /* one line for trainer --help */
+    const task_type *task;
+    const char *loss_name; /* "negative ELBO", "loss" */
+    opt_group opts;
+    const char *const (*defaults)[2]; /* common options' defaults for this model */
+    int ndefaults;
+    /* Checks the model's options against each other and the common ones,
+     * and derives what follows from them; one line and -1 on a problem.
+     * Optional. */
+    int (*check)(config *c, int loud);
+
+    /* An instance for batches of up to max_rows rows of this data shape;
+     * NULL after one line when it cannot be built. */
+    model *(*create)(const config *c, const data_shape *shape, int max_rows);
+    void (*destroy)(model *m);
+    /* Initial parameters, drawn from the (seed, RNG_INIT) stream. */
+    void (*init)(const model *m, float *params, uint32_t seed);
+    void (*forward)(model *m, const float *params, const batch *b, double *row_loss);
+    void (*backward)(model *m, const float *params, float *grad, const batch *b, float scale);
+
+    /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
+    double (*flops_per_unit)(const model *m);
+    /* Optional, language models: generation one token at a time. reset
+     * forgets the context; push appends a token; logits gives the scores
+     * of the next token (vocab values, valid until the next call). */
+    void (*gen_reset)(model *m);
+    void (*gen_push)(model *m, const float *params, int token);
+    const float *(*gen_logits)(model *m, const float *params);
+};
+
+/* The model's options struct inside a built configuration. */
+#define MODEL_OPTS(c, type) ((type *)(c)->model_opts)
+
+/* The registry: the built-in models, and any a program adds (the tests add
+ * one of their own). Returns -1 after a line when the type is malformed or
+ * its name is taken. */
+int model_register(const model_type *t);
+const model_type *model_find(const char *name);
+int model_count(void);
+const model_type *model_at(int i);
+
+#endif

@@ -1,0 +1,146 @@
+#include "report.h"
+
+#include "util.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
+{
+    const config *c = &r->cfg;
+    const task_type *t = r->task;
+    printf("trainer %s: train %s on %d rank(s), %d lanes of %d rows, reduce %s, "
+           "%d lane thread(s) x %d BLAS thread(s) per rank\n",
+           PACKAGE_VERSION, c->model, r->np, r->nlanes, r->lane_rows, c->reduce, r->nworkers,
+           openblas_get_num_threads());
+    printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, t->unit,
+           r->data.n_eval, t->eval_name, t->unit, r->pt->total);
+    if (r->flops_per_unit > 0)
+        printf(", %.3g FLOPs/%s; sgemm %.1f GFLOP/s over %d rank(s)", r->flops_per_unit, t->unit,
+               r->peak_flops / 1e9, r->np);
+    printf("\n");
+    if (resumed_from)
+        printf("resumed from %s at step %ld (written by -np %d)\n", resumed_from, r->step,
+               meta->world_size);
+    config_print(c, "config: ");
+    fflush(stdout);
+}
+
+static double mfu(const run *r, double units_per_s)
+{
+    return r->peak_flops > 0 ? 100.0 * units_per_s * r->flops_per_unit / r->peak_flops : 0.0;
+}
+
+void print_progress(const run *r, const step_result *s, double loss, double window_time,
+                    long window_steps, double elapsed, double run_time, long steps_this_run)
+{
+    char el[32], eta[32];
+    format_duration(el, sizeof el, elapsed);
+    double per_step = steps_this_run > 0 ? run_time / steps_this_run : 0;
+    format_duration(eta, sizeof eta, per_step * (double)(r->total_steps - r->step));
+    const double units = (double)r->cfg.batch * r->units_per_row;
+    const double per_s = (double)window_steps * units / window_time;
+    char norm[32] = "      -";
+    if (s->norm >= 0)
+        snprintf(norm, sizeof norm, "%7.3f", s->norm);
+    printf("step %6ld/%ld | epoch %6.2f | loss %8.4f nats/%s | lr %.2e | norm %s | %8.0f %s/s",
+           r->step, r->total_steps, (double)r->step * units / (double)r->data.n_train, loss,
+           r->task->unit, s->lr, norm, per_s, r->task->rate_unit);
+    if (r->flops_per_unit > 0)
+        printf(" | MFU %4.1f%%", mfu(r, per_s));
+    printf(" | elapsed %s | eta %s\n", el, eta);
+    fflush(stdout);
+}
+
+static void eval_phrase(const run *r, double loss, char *buf, size_t size)
+{
+    char over[128];
+    r->task->eval_describe(&r->cfg, &r->data, over, sizeof over);
+    const char *u = r->task->unit;
+    snprintf(buf, size, "%s %s %.4f nats/%s (%.4f bits/%s) over %s", r->task->eval_name,
+             r->mt->loss_name, loss, u, loss / M_LN2, u, over);
+}
+
+void print_eval(const run *r, const char *what, double loss)
+{
+    char phrase[256];
+    eval_phrase(r, loss, phrase, sizeof phrase);
+    printf("%s: %s\n", what, phrase);
+    fflush(stdout);
+}
+
+void print_final(const run *r, double loss, double units_per_s, double train_time)
+{
+    char phrase[256];
+    eval_phrase(r, loss, phrase, sizeof phrase);
+    printf("final: step %ld, %s, train %.0f %s/s", r->step, phrase, units_per_s,
+           r->task->rate_unit);
+    if (r->flops_per_unit > 0)
+        printf(", MFU %.1f%%", mfu(r, units_per_s));
+    printf(" (%.1f s training)\n", train_time);
+    fflush(stdout);
+}
+
+typedef struct {
+    int M, N, K;
+    double rate;
+} sgemm_probe;
+
+static void *probe_sgemm(void *arg)
+{
+    sgemm_probe *p = arg;
+    float *a = xcalloc((size_t)p->M * p->K, sizeof(float), "sgemm probe");
+    float *b = xcalloc((size_t)p->N * p->K, sizeof(float), "sgemm probe");
+    float *c = xcalloc((size_t)p->M * p->N, sizeof(float), "sgemm probe");
+    double t0 = now_seconds(), t = 0;
+    long reps = 0;
+    do {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->M, p->N, p->K, 1.0f, a, p->K, b,
+                    p->K, 0.0f, c, p->N);
+        reps++;
+        t = now_seconds() - t0;
+    } while (t < 0.1);
+    free(a);
+    free(b);
+    free(c);
+    p->rate = 2.0 * p->M * p->N * (double)p->K * reps / t;
+    return NULL;
+}
+
+/* One round: every training thread of every rank at once. */
+static double probe_round(const run *r, int n, int M)
+{
+    sgemm_probe probes[64];
+    pthread_t tid[64];
+    int started[64] = {0};
+    for (int k = 0; k < n; k++)
+        probes[k] = (sgemm_probe){M, 1024, 256, 0.0};
+    comm_barrier();
+    for (int k = 1; k < n; k++)
+        started[k] = pthread_create(&tid[k], NULL, probe_sgemm, &probes[k]) == 0;
+    probe_sgemm(&probes[0]);
+    double rate = probes[0].rate;
+    for (int k = 1; k < n; k++)
+        if (started[k]) {
+            pthread_join(tid[k], NULL);
+            rate += probes[k].rate;
+        }
+    comm_sum_double(&rate, 1);
+    return rate;
+}
+
+double measure_peak(const run *r)
+{
+    const int n = r->nworkers < 64 ? r->nworkers : 64;
+    int M = r->rows * r->units_per_row;
+    M = M < 256 ? 256 : M > 4096 ? 4096 : M;
+    double best = 0.0;
+    for (int round = 0; round < 3; round++) {
+        double rate = probe_round(r, n, M);
+        best = rate > best ? rate : best;
+    }
+    return best;
+}

@@ -1,0 +1,21 @@
+/* What a training run prints: the banner, a progress line every --log-every
+ * steps, evaluation lines, the final line, and the sgemm rate that MFU is
+ * measured against. Rank 0 prints; measure_peak is collective. */
+#ifndef TRAINER_REPORT_H
+#define TRAINER_REPORT_H
+
+#include "run.h"
+
+void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta);
+void print_progress(const run *r, const step_result *s, double loss, double window_time,
+                    long window_steps, double elapsed, double run_time, long steps_this_run);
+/* "<what>: test negative ELBO 261.1862 nats/image (...) over 10000 images" */
+void print_eval(const run *r, const char *what, double loss);
+void print_final(const run *r, double loss, double units_per_s, double train_time);
+
+/* The sgemm rate of all ranks at once, in FLOP/s: every thread that trains
+ * (lane threads, or BLAS's own) multiplies matrices as large as the model's
+ * calls, all at the same time; the best of three rounds. */
+double measure_peak(const run *r);
+
+#endif

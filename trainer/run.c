@@ -1,0 +1,320 @@
+/* Setting a run up (configuration, lanes, threads, data, model, resume) and
+ * the checkpoint glue. Every function that can fail is collective: every
+ * rank returns the same verdict. */
+#include "run.h"
+
+#include "io/checkpoint.h"
+#include "util.h"
+
+#include <cblas.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+_Static_assert(PARAMS_MAX <= CKPT_MAX_TENSORS, "checkpoint exponent array too small");
+
+int agree(int failed) { return comm_max_int(failed ? 1 : 0); }
+
+void run_begin(run *r)
+{
+    memset(r, 0, sizeof *r);
+    r->rank = comm_rank();
+    r->np = comm_size();
+    r->loud = r->rank == 0;
+}
+
+/* The cores this rank may use: those it is bound to, or its share of the
+ * node's when it is not bound. */
+static int cores_per_rank(void)
+{
+    cpu_set_t set;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
+    int n = mine < online ? mine : (int)online / comm_local_size();
+    return n < 1 ? 1 : n;
+}
+
+/* Threads. OpenBLAS results change with its thread count, so with
+ * --reduce exact BLAS runs one thread and the rank's lanes are spread over
+ * --threads threads instead (which thread runs a lane changes nothing);
+ * with --reduce fast, BLAS gets the threads. */
+static void set_threads(run *r)
+{
+    int n = r->cfg.threads ? r->cfg.threads : cores_per_rank();
+    if (r->exact) {
+        openblas_set_num_threads(1);
+        r->nworkers = n < r->nlocal ? n : r->nlocal;
+    } else {
+        openblas_set_num_threads(n);
+        r->nworkers = 1;
+    }
+}
+
+int read_checkpoint_meta(const char *path, ckpt_meta *meta, cfg_list *cfg)
+{
+    ckpt_kv *kv = NULL;
+    int n = 0, failed = 0;
+    if (comm_rank() == 0)
+        failed = checkpoint_read_meta(path, meta, &kv, &n) != 0;
+    if (agree(failed))
+        return -1;
+    comm_bcast_bytes(meta, sizeof *meta, 0);
+    comm_bcast_bytes(&n, sizeof n, 0);
+    if (comm_rank() != 0)
+        kv = xcalloc((size_t)n, sizeof *kv, "checkpoint config");
+    comm_bcast_bytes(kv, (size_t)n * sizeof *kv, 0);
+    for (int i = 0; i < n && !failed; i++)
+        failed = cfg_list_set(cfg, kv[i].key, kv[i].value) != 0;
+    free(kv);
+    return failed ? -1 : 0;
+}
+
+/* The checkpoint to read: train's --resume (auto: the run folder's, if
+ * there is one), eval's and sample's --checkpoint. "" for none. */
+static int checkpoint_to_read(const run *r, enum command cmd, const cfg_list *const *layers,
+                              char *path, size_t size)
+{
+    const char *resume = config_lookup(layers, 2, "resume");
+    path[0] = 0;
+    if (cmd != CMD_TRAIN) {
+        snprintf(path, size, "%s", config_lookup(layers, 2, "checkpoint"));
+        if (!path[0] && r->loud)
+            fprintf(stderr, "trainer: --checkpoint PATH is required\n");
+        return path[0] ? 0 : -1;
+    }
+    if (!strcmp(resume, "auto")) {
+        snprintf(path, size, "%s/checkpoint.h5", config_lookup(layers, 2, "run-dir"));
+        if (access(path, F_OK) != 0)
+            path[0] = 0;
+    } else {
+        snprintf(path, size, "%s", resume);
+    }
+    return 0;
+}
+
+int run_configure(run *r, enum command cmd, int argc, char **argv, char *ckpt, size_t size,
+                  ckpt_meta *meta, int *status)
+{
+    cfg_list file = {0}, flags = {0}, from_ckpt = {0};
+    int rc = config_parse_args(cmd, argc, argv, &file, &flags, r->loud), result = -1;
+    *status = rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
+    if (rc != 0)
+        goto out;
+    const cfg_list *layers[3] = {&file, &flags, NULL};
+    if (checkpoint_to_read(r, cmd, layers, ckpt, size) != 0 ||
+        (ckpt[0] && read_checkpoint_meta(ckpt, meta, &from_ckpt) != 0))
+        goto out;
+    const char *asked = cfg_list_get(&flags, "model") ? cfg_list_get(&flags, "model")
+                                                      : cfg_list_get(&file, "model");
+    if (ckpt[0] && asked && strcmp(meta->model, asked) != 0) {
+        if (r->loud)
+            fprintf(stderr, "trainer: %s: checkpoint holds a %s model, this run trains a %s\n",
+                    ckpt, meta->model, asked);
+        goto out;
+    }
+    layers[0] = &file;
+    layers[1] = &from_ckpt;
+    layers[2] = &flags;
+    if (config_build(&r->cfg, cmd, layers, 3, r->loud) != 0)
+        goto out;
+    r->mt = r->cfg.mt;
+    r->task = r->mt->task;
+    result = 0;
+out:
+    cfg_list_free(&file);
+    cfg_list_free(&flags);
+    cfg_list_free(&from_ckpt);
+    return result;
+}
+
+int run_setup_lanes(run *r)
+{
+    const config *c = &r->cfg;
+    r->nlanes = c->lanes;
+    if (r->nlanes % r->np != 0) {
+        if (r->loud)
+            fprintf(stderr,
+                    "trainer: -np %d does not divide --lanes %d: use a number of ranks that divides it\n",
+                    r->np, r->nlanes);
+        return -1;
+    }
+    r->nlocal = r->nlanes / r->np;
+    r->lane_rows = c->batch / r->nlanes;
+    r->micro_rows = r->lane_rows / c->micro_steps;
+    r->exact = strcmp(c->reduce, "exact") == 0;
+    r->rows = r->exact ? r->micro_rows : r->nlocal * r->micro_rows;
+    r->units_per_row = r->task->units_per_row(c);
+    r->lane_ids = xcalloc((size_t)r->nlocal, sizeof(int), "lanes");
+    for (int l = 0; l < r->nlocal; l++)
+        r->lane_ids[l] = r->rank + l * r->np;
+    set_threads(r);
+    return 0;
+}
+
+void run_setup_inference(run *r, int rows)
+{
+    r->exact = 0;
+    r->nlanes = r->np;
+    r->nlocal = 1;
+    r->rows = rows;
+    r->units_per_row = r->task->units_per_row(&r->cfg);
+    r->lane_ids = xcalloc(1, sizeof(int), "lanes");
+    set_threads(r);
+}
+
+int run_load_data(run *r, int need_train)
+{
+    return dataset_load(&r->data, r->task, &r->cfg, need_train ? r->lane_ids : NULL, r->nlocal,
+                        r->nlanes);
+}
+
+static int build_worker(run *r, worker *w)
+{
+    const data_shape shape = r->task->shape(&r->data, &r->cfg);
+    w->m = r->mt->create(&r->cfg, &shape, r->rows);
+    if (!w->m)
+        return -1;
+    batch_alloc(&w->b, r->rows, shape.in, shape.T);
+    w->row_loss = xcalloc((size_t)r->rows, sizeof(double), "losses");
+    return 0;
+}
+
+int run_build_model(run *r)
+{
+    if (r->nworkers < 1)
+        r->nworkers = 1;
+    r->work = xcalloc((size_t)r->nworkers, sizeof *r->work, "workers");
+    int failed = 0;
+    for (int k = 0; k < r->nworkers && !failed; k++)
+        failed = build_worker(r, &r->work[k]) != 0;
+    if (agree(failed))
+        return -1;
+    model *m0 = r->work[0].m;
+    r->pt = &m0->params;
+    const size_t P = r->pt->total;
+    r->params = xcalloc(P, sizeof(float), "parameters");
+    r->grad = xcalloc(P, sizeof(float), "gradients");
+    r->adam_m = xcalloc(P, sizeof(float), "Adam moments");
+    r->adam_v = xcalloc(P, sizeof(float), "Adam moments");
+    const int nb = r->pt->n;
+    r->bucket_off = xcalloc((size_t)nb + 1, sizeof(size_t), "buckets");
+    params_bucket_offsets(r->pt, r->bucket_off);
+    if (r->exact) {
+        for (int k = 0; k < r->nworkers; k++)
+            r->work[k].lane_grad = xcalloc(P, sizeof(float), "lane gradient");
+        r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
+        if (lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->nworkers, r->exps) != 0) {
+            fprintf(stderr, "trainer: out of memory for the lane sums\n");
+            comm_abort(EXIT_INTERNAL);
+        }
+    }
+    r->mt->init(m0, r->params, (uint32_t)r->cfg.seed);
+    r->flops_per_unit = r->mt->flops_per_unit ? r->mt->flops_per_unit(m0) : 0.0;
+    r->lane_loss = xcalloc((size_t)r->nlanes + 1, sizeof(double), "losses");
+    return 0;
+}
+
+void run_end(run *r)
+{
+    lane_pool_stop(&r->pool);
+    for (int k = 0; r->work && k < r->nworkers; k++) {
+        worker *w = &r->work[k];
+        if (w->m)
+            w->m->type->destroy(w->m);
+        batch_free(&w->b);
+        free(w->row_loss);
+        free(w->lane_grad);
+    }
+    free(r->work);
+    lane_sum_free(&r->sum);
+    free(r->params);
+    free(r->grad);
+    free(r->adam_m);
+    free(r->adam_v);
+    free(r->exps);
+    free(r->bucket_off);
+    free(r->lane_loss);
+    dataset_free(&r->data);
+    free(r->lane_ids);
+    config_free(&r->cfg);
+}
+
+static void build_tensor_list(const param_table *t, ckpt_tensor *out)
+{
+    for (int i = 0; i < t->n; i++) {
+        out[i].name = t->v[i].name;
+        out[i].ndim = t->v[i].ndim;
+        for (int d = 0; d < 4; d++)
+            out[i].shape[d] = t->v[i].shape[d];
+        out[i].offset = t->v[i].offset;
+    }
+}
+
+static const char *const GROUPS[3] = {"params", "adam_m", "adam_v"};
+
+static int write_checkpoint_rank0(run *r)
+{
+    char path[CFG_PATH + 32];
+    snprintf(path, sizeof path, "%s/checkpoint.h5", r->cfg.run_dir);
+    ckpt_meta meta = {0};
+    snprintf(meta.model, sizeof meta.model, "%s", r->cfg.model);
+    snprintf(meta.program_version, sizeof meta.program_version, "%s", PACKAGE_VERSION);
+    meta.step = r->step;
+    meta.data_position = (long long)r->step * r->lane_rows;
+    meta.seed = r->cfg.seed;
+    meta.world_size = r->np;
+    meta.lanes = r->nlanes;
+    if (r->exact) {
+        meta.nexps = r->pt->n;
+        memcpy(meta.exps, r->exps, (size_t)meta.nexps * sizeof *meta.exps);
+    }
+    cfg_list l = {0};
+    if (config_to_list(&r->cfg, &l) != 0) {
+        cfg_list_free(&l);
+        return -1;
+    }
+    ckpt_kv *kv = xcalloc((size_t)l.n, sizeof *kv, "checkpoint config");
+    for (int i = 0; i < l.n; i++) {
+        snprintf(kv[i].key, sizeof kv[i].key, "%s", l.e[i].key);
+        snprintf(kv[i].value, sizeof kv[i].value, "%s", l.e[i].value);
+    }
+    ckpt_tensor *t = xcalloc((size_t)r->pt->n, sizeof *t, "tensor list");
+    build_tensor_list(r->pt, t);
+    float *bufs[3] = {r->params, r->adam_m, r->adam_v};
+    int rc = checkpoint_write(path, &meta, kv, l.n, t, r->pt->n, GROUPS, bufs, 3);
+    free(t);
+    free(kv);
+    cfg_list_free(&l);
+    return rc;
+}
+
+int run_write_checkpoint(run *r)
+{
+    return agree(r->rank == 0 && write_checkpoint_rank0(r) != 0);
+}
+
+int run_read_checkpoint(run *r, const char *path, const ckpt_meta *meta)
+{
+    int failed = 0;
+    if (r->rank == 0) {
+        ckpt_tensor *t = xcalloc((size_t)r->pt->n, sizeof *t, "tensor list");
+        build_tensor_list(r->pt, t);
+        float *bufs[3] = {r->params, r->adam_m, r->adam_v};
+        failed = checkpoint_read_tensors(path, meta, t, r->pt->n, GROUPS, bufs, 3) != 0;
+        free(t);
+    }
+    if (agree(failed))
+        return -1;
+    size_t bytes = r->pt->total * sizeof(float);
+    comm_bcast_bytes(r->params, bytes, 0);
+    comm_bcast_bytes(r->adam_m, bytes, 0);
+    comm_bcast_bytes(r->adam_v, bytes, 0);
+    r->step = (long)meta->step;
+    /* the reduction's scales carry over, for an exact resume; a checkpoint
+     * of a fast run has none: the first step measures them */
+    if (r->exact && meta->nexps == r->pt->n)
+        memcpy(r->exps, meta->exps, (size_t)meta->nexps * sizeof *meta->exps);
+    return 0;
+}

@@ -1,0 +1,101 @@
+/* A run: what the train, eval and sample commands hold while they work.
+ *
+ * Every rank holds the same parameters. The global batch is split into G
+ * lanes; rank r holds lanes r, r + np, ... With --reduce exact each lane's
+ * forward and backward passes run alone (on the rank's lane threads), so
+ * every computation has the same shapes whatever -np is, and the lane
+ * gradients are summed over all ranks in an order-free way
+ * (comm/allreduce.c): the parameters after N steps are the same bits for any
+ * -np that divides G. --reduce fast runs all of a rank's rows in one call
+ * and sums floats with MPI: faster, reproducible only for the same -np.
+ *
+ * The model (model.h) and its task (task.h) are reached through their
+ * interfaces only: nothing here knows which model it runs. */
+#ifndef TRAINER_RUN_H
+#define TRAINER_RUN_H
+
+#include "comm/comm.h"
+#include "config.h"
+#include "io/checkpoint.h"
+#include "lanes.h"
+#include "model.h"
+#include "task.h"
+
+#include <stdint.h>
+
+/* What one thread needs to run lanes: a model instance with its own
+ * activations, a batch, row losses, and (exact) the gradient of the lane
+ * it is running. The parameters are shared, read-only. */
+typedef struct {
+    model *m;
+    batch b;
+    double *row_loss;
+    float *lane_grad;
+} worker;
+
+typedef struct run {
+    config cfg;
+    const model_type *mt;
+    const task_type *task;
+    int rank, np, loud;
+    int nlanes, nlocal;
+    int lane_rows;     /* rows per lane per step */
+    int micro_rows;    /* per lane per micro-step */
+    int rows;          /* rows per model call: micro_rows (exact), nlocal * micro_rows (fast) */
+    int units_per_row; /* loss units in a row: 1 (image), T (window) */
+    int *lane_ids;
+    int exact;
+    int nworkers; /* exact: threads running lanes; fast: 1 */
+    worker *work;
+    lane_pool pool;
+    const param_table *pt;
+    float *params, *grad, *adam_m, *adam_v;
+    lane_sum sum; /* exact: the order-free sum of lane gradients */
+    int32_t *exps;
+    size_t *bucket_off;
+    dataset data;
+    double *lane_loss; /* nlanes + 1: each lane's loss, then the stop requests */
+    long step, total_steps;
+    double flops_per_unit, peak_flops;
+} run;
+
+/* Every rank calls this with its own verdict; all return the worst. */
+int agree(int failed);
+
+/* run.c: setting a run up and tearing it down. Each returns 0, or -1 on
+ * every rank after the rank(s) with the problem printed a line. */
+void run_begin(run *r);
+/* The configuration of cmd from argv, with the checkpoint's (resume for
+ * train, --checkpoint for eval and sample) under the flags. *status is the
+ * exit status when it returns -1 (0 after --help). */
+int run_configure(run *r, enum command cmd, int argc, char **argv, char *ckpt, size_t size,
+                  ckpt_meta *meta, int *status);
+/* Lanes and threads for training (exact: lanes alone on threads). */
+int run_setup_lanes(run *r);
+/* One lane per rank and up to `rows` rows per call, for eval and sample. */
+void run_setup_inference(run *r, int rows);
+int run_load_data(run *r, int need_train);
+int run_build_model(run *r);
+int run_read_checkpoint(run *r, const char *path, const ckpt_meta *meta);
+int run_write_checkpoint(run *r);
+void run_end(run *r);
+
+/* Rank 0 reads a checkpoint's root attributes and configuration and shares
+ * them. */
+int read_checkpoint_meta(const char *path, ckpt_meta *meta, cfg_list *cfg);
+
+/* step.c: one optimizer step, and evaluation. */
+typedef struct {
+    double loss;     /* mean over the global batch, nats per loss unit */
+    double norm;     /* global gradient norm; -1 when not measured */
+    double lr;       /* the learning rate of this update */
+    int stop;        /* some rank was asked to stop */
+} step_result;
+step_result train_step(run *r, int want_norm);
+/* Exact mode, lane thread k of the pool: the rank's lanes k, k + nworkers,
+ * ... alone, each added into the thread's own slot of the lane sum. */
+void step_lanes(void *arg, int k);
+/* The evaluation loss in nats per loss unit, over all ranks. */
+double evaluate(run *r);
+
+#endif

@@ -1,0 +1,22 @@
+#include "schedule.h"
+
+#include <math.h>
+
+double lr_at(double lr, int warmup, double min_lr_frac, long step, long total)
+{
+    double t = (double)step + 1.0;
+    if (warmup > 0 && t <= warmup)
+        return lr * t / warmup;
+    double span = (double)(total - warmup);
+    double progress = span > 0 ? (t - warmup) / span : 1.0;
+    progress = progress > 1.0 ? 1.0 : progress;
+    double lo = lr * min_lr_frac;
+    return lo + 0.5 * (1.0 + cos(M_PI * progress)) * (lr - lo);
+}
+
+long total_steps(long steps, double epochs, double n_units, int batch, int units_per_row)
+{
+    if (steps)
+        return steps;
+    return (long)ceil(epochs * n_units / ((double)batch * units_per_row));
+}

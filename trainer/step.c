@@ -1,0 +1,155 @@
+/* One training step, and evaluation.
+ *
+ * A step: every lane's rows (micro-steps add into the gradient), the sum of
+ * the lane gradients over all ranks, the lane losses and stop requests
+ * agreed in one small reduction, optional clipping of the global norm, and
+ * the AdamW update, the same on every rank.
+ *   exact: each lane alone on one of the rank's lane threads, added to the
+ *          order-free lane sum as soon as it is done (comm/allreduce.c);
+ *   fast:  all of the rank's rows in one call per micro-step, float sum. */
+#include "run.h"
+
+#include "adamw.h"
+#include "philox.h"
+#include "schedule.h"
+#include "signals.h"
+
+#include <math.h>
+#include <string.h>
+
+/* The batch-wide part of a training call: where its draws come from. */
+static void training_batch(const run *r, batch *b, int rows, uint32_t stream, int micro)
+{
+    b->rows = rows;
+    b->seed = (uint32_t)r->cfg.seed;
+    b->purpose = RNG_EPS;
+    b->train = 1;
+    b->call_stream = stream;
+    b->call_counter = (uint32_t)(r->step * r->cfg.micro_steps + micro);
+}
+
+/* Forward and backward over the worker's batch, adding into grad. Returns
+ * the rows' summed loss. */
+static double forward_backward(run *r, worker *w, float *grad)
+{
+    const float scale = 1.0f / ((float)r->cfg.batch * (float)r->units_per_row);
+    r->mt->forward(w->m, r->params, &w->b, w->row_loss);
+    r->mt->backward(w->m, r->params, grad, &w->b, scale);
+    double s = 0.0;
+    for (int j = 0; j < w->b.rows; j++)
+        s += w->row_loss[j];
+    return s;
+}
+
+void step_lanes(void *arg, int k)
+{
+    run *r = arg;
+    worker *w = &r->work[k];
+    const int M = r->cfg.micro_steps;
+    for (int l = k; l < r->nlocal; l += r->nworkers) {
+        double loss = 0.0;
+        memset(w->lane_grad, 0, r->pt->total * sizeof(float));
+        for (int m = 0; m < M; m++) {
+            training_batch(r, &w->b, r->micro_rows, (uint32_t)r->lane_ids[l], m);
+            r->task->fill(&r->cfg, &r->data, &w->b, 0, l, r->step, m * r->micro_rows,
+                          r->micro_rows);
+            loss += forward_backward(r, w, w->lane_grad);
+        }
+        r->lane_loss[r->lane_ids[l]] = loss; /* one writer per slot */
+        lane_sum_add(&r->sum, k, w->lane_grad);
+    }
+}
+
+static void exact_gradient(run *r)
+{
+    do {
+        lane_sum_begin(&r->sum);
+        lane_pool_run(&r->pool);
+    } while (lane_sum_end(&r->sum, r->grad) == LANE_SUM_AGAIN);
+}
+
+static void fast_gradient(run *r)
+{
+    worker *w = &r->work[0];
+    memset(r->grad, 0, r->pt->total * sizeof(float));
+    for (int m = 0; m < r->cfg.micro_steps; m++) {
+        training_batch(r, &w->b, r->rows, RNG_STREAM_GLOBAL - 1 - (uint32_t)r->rank, m);
+        for (int l = 0; l < r->nlocal; l++)
+            r->task->fill(&r->cfg, &r->data, &w->b, l * r->micro_rows, l, r->step,
+                          m * r->micro_rows, r->micro_rows);
+        forward_backward(r, w, r->grad);
+        for (int l = 0; l < r->nlocal; l++)
+            for (int j = 0; j < r->micro_rows; j++)
+                r->lane_loss[r->lane_ids[l]] += w->row_loss[l * r->micro_rows + j];
+    }
+    comm_sum_float(r->grad, r->pt->total);
+}
+
+/* The global gradient norm in a fixed order: the same on every rank. */
+static double grad_norm(const run *r)
+{
+    double norm2 = 0.0;
+    for (size_t i = 0; i < r->pt->total; i++)
+        norm2 += (double)r->grad[i] * r->grad[i];
+    return sqrt(norm2);
+}
+
+static void adamw_step(run *r, double lr)
+{
+    const config *c = &r->cfg;
+    adamw_hparams h = {(float)lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
+                       (float)c->weight_decay};
+    for (int i = 0; i < r->pt->n; i++) {
+        const param_view *v = &r->pt->v[i];
+        adamw_update(r->params + v->offset, r->grad + v->offset, r->adam_m + v->offset,
+                     r->adam_v + v->offset, v->numel, &h, r->step, v->decay);
+    }
+}
+
+step_result train_step(run *r, int want_norm)
+{
+    const config *c = &r->cfg;
+    step_result s = {.norm = -1.0};
+    memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
+    if (r->exact)
+        exact_gradient(r);
+    else
+        fast_gradient(r);
+    /* lane losses: each slot has one contributor, so the sum is exact; the
+     * last slot carries the stop requests */
+    r->lane_loss[r->nlanes] = stop_requested() ? 1.0 : 0.0;
+    comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
+    s.stop = r->lane_loss[r->nlanes] > 0.0;
+    if (c->grad_clip > 0 || want_norm)
+        s.norm = grad_norm(r);
+    if (c->grad_clip > 0 && s.norm > c->grad_clip) {
+        const float k = (float)(c->grad_clip / s.norm);
+        for (size_t i = 0; i < r->pt->total; i++)
+            r->grad[i] *= k;
+    }
+    s.lr = lr_at(c->lr, c->warmup, c->min_lr_frac, r->step, r->total_steps);
+    r->step++;
+    adamw_step(r, s.lr);
+    for (int l = 0; l < r->nlanes; l++)
+        s.loss += r->lane_loss[l];
+    s.loss /= (double)c->batch * r->units_per_row;
+    return s;
+}
+
+double evaluate(run *r)
+{
+    worker *w = &r->work[0];
+    batch *b = &w->b;
+    b->seed = (uint32_t)r->cfg.seed;
+    b->purpose = RNG_EVAL;
+    b->train = 0;
+    double sum = 0.0;
+    size_t cursor = 0;
+    while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
+        r->mt->forward(w->m, r->params, b, w->row_loss);
+        for (int j = 0; j < b->rows; j++)
+            sum += w->row_loss[j];
+    }
+    comm_sum_double(&sum, 1);
+    return sum / r->task->eval_units(&r->cfg, &r->data);
+}

@@ -1,0 +1,159 @@
+/* What every task shares: loading a rank's shards, and batches. */
+#include "task.h"
+
+#include "comm/comm.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void batch_alloc(batch *b, int cap, size_t in, int T)
+{
+    memset(b, 0, sizeof *b);
+    b->cap = cap;
+    b->in = in;
+    b->T = T;
+    if (in) {
+        b->x = xcalloc((size_t)cap * in, sizeof *b->x, "batch");
+        b->labels = xcalloc((size_t)cap, 1, "batch");
+    }
+    if (T) {
+        b->tokens = xcalloc((size_t)cap * (size_t)T, sizeof *b->tokens, "batch");
+        b->targets = xcalloc((size_t)cap * (size_t)T, sizeof *b->targets, "batch");
+    }
+    b->key = xcalloc((size_t)cap, sizeof *b->key, "batch");
+}
+
+void batch_free(batch *b)
+{
+    free(b->x);
+    free(b->labels);
+    free(b->tokens);
+    free(b->targets);
+    free(b->key);
+    memset(b, 0, sizeof *b);
+}
+
+/* Every rank calls this with its own verdict; all return the worst. */
+static int agree(int failed) { return comm_max_int(failed ? 1 : 0); }
+
+/* The shard count of a split, from the first file's attributes: rank 0
+ * reads it and shares it. Returns -1 (everywhere) when that file is bad. */
+static int split_shard_count(const char *dir, const char *split)
+{
+    int k = 0;
+    if (comm_rank() == 0) {
+        char path[CFG_PATH + 32];
+        shard_path(path, sizeof path, dir, split, 0);
+        k = shard_read_count(path);
+    }
+    comm_bcast_bytes(&k, sizeof k, 0);
+    return k;
+}
+
+static int enough_train_shards(const dataset *d, const config *c, int ktrain, int nlanes)
+{
+    const int loud = d->rank == 0;
+    if (ktrain < d->np) {
+        if (loud)
+            fprintf(stderr, "trainer: %s: %d train shards for %d ranks: need at least one per rank\n",
+                    c->data, ktrain, d->np);
+        return 0;
+    }
+    if (ktrain < nlanes) {
+        if (loud)
+            fprintf(stderr,
+                    "trainer: %s: %d train shards for %d lanes: need at least one per lane (--lanes)\n",
+                    c->data, ktrain, nlanes);
+        return 0;
+    }
+    return 1;
+}
+
+/* Rank 0 reads the whole eval split and every rank gets a copy (it is small,
+ * and every rank draws from it). */
+static int load_shared_eval(dataset *d, const task_type *t, const config *c, int keval,
+                            size_t *h, size_t *w)
+{
+    int failed = 0;
+    if (d->rank == 0)
+        failed = split_data_load(&d->eval, c->data, t->eval_split, keval, t->kind, 0, 1, h, w) != 0;
+    if (agree(failed))
+        return -1;
+    comm_bcast_bytes(&d->eval.n, sizeof d->eval.n, 0);
+    comm_bcast_bytes(&d->eval.sample_bytes, sizeof d->eval.sample_bytes, 0);
+    comm_bcast_bytes(h, sizeof *h, 0);
+    comm_bcast_bytes(w, sizeof *w, 0);
+    size_t bytes = d->eval.n * d->eval.sample_bytes;
+    if (d->rank != 0)
+        d->eval.data = xcalloc(bytes, 1, "evaluation split");
+    comm_bcast_bytes(d->eval.data, bytes, 0);
+    return 0;
+}
+
+/* Every rank must see the same sample size; a rank that loaded nothing
+ * (more ranks than eval shards) takes no part. */
+static int same_sample_size(dataset *d, const config *c, size_t h, size_t w)
+{
+    int in = (int)(h * w);
+    int hi = comm_max_int(in);
+    int lo = -comm_max_int(in ? -in : -hi);
+    if (hi != lo) {
+        if (d->rank == 0)
+            fprintf(stderr, "trainer: %s: shards hold samples of different sizes (%d and %d)\n",
+                    c->data, lo, hi);
+        return -1;
+    }
+    d->in = (size_t)hi;
+    return 0;
+}
+
+int dataset_load(dataset *d, const task_type *t, const config *c, const int *lane_ids,
+                 int nlocal, int nlanes)
+{
+    memset(d, 0, sizeof *d);
+    d->rank = comm_rank();
+    d->np = comm_size();
+    const int need_train = lane_ids != NULL;
+    int ktrain = need_train ? split_shard_count(c->data, "train") : 0;
+    if (ktrain < 0)
+        return -1;
+    int keval = split_shard_count(c->data, t->eval_split);
+    if (keval < 0 || (need_train && !enough_train_shards(d, c, ktrain, nlanes)))
+        return -1;
+    size_t h = 0, w = 0;
+    int failed = 0;
+    if (need_train) {
+        d->nlocal = nlocal;
+        d->lanes = xcalloc((size_t)nlocal, sizeof *d->lanes, "lanes");
+        failed = lane_data_load(d->lanes, lane_ids, nlocal, nlanes, c->data, "train", ktrain,
+                                t->kind, &h, &w) != 0;
+    }
+    if (!failed && !t->eval_shared)
+        failed = split_data_load(&d->eval, c->data, t->eval_split, keval, t->kind, d->rank, d->np,
+                                 &h, &w) != 0;
+    if (agree(failed))
+        return -1;
+    if (t->eval_shared && load_shared_eval(d, t, c, keval, &h, &w) != 0)
+        return -1;
+    if (t->check_data)
+        failed = t->check_data(d, c, d->rank == 0) != 0;
+    if (agree(failed) || same_sample_size(d, c, h, w) != 0)
+        return -1;
+    double counts[2] = {0, t->eval_shared ? 0.0 : (double)d->eval.n};
+    for (int l = 0; l < d->nlocal; l++)
+        counts[0] += (double)d->lanes[l].n;
+    comm_sum_double(counts, 2);
+    d->n_train = (size_t)counts[0];
+    d->n_eval = t->eval_shared ? d->eval.n : (size_t)counts[1];
+    return 0;
+}
+
+void dataset_free(dataset *d)
+{
+    if (d->lanes)
+        lane_data_free(d->lanes, d->nlocal);
+    free(d->lanes);
+    split_data_free(&d->eval);
+    memset(d, 0, sizeof *d);
+}

@@ -1,0 +1,239 @@
+#include "text.h"
+
+#include "trainer/model.h"
+#include "trainer/philox.h"
+#include "trainer/task.h"
+#include "trainer/util.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BYTE_VOCAB 256
+
+static const opt_spec TEXT_OPTS[] = {
+    OPT(text_opts, ctx, "ctx", OPT_INT, "128", CMD_TRAIN, 2, 65536,
+        "context: positions per training window"),
+    OPT(text_opts, val_windows, "val-windows", OPT_INT, "64", CMD_TRAIN, 1, 1e7,
+        "validation windows"),
+    OPT(text_opts, sample_every, "sample-every", OPT_INT, "0", CMD_TRAIN, 0, 1e9,
+        "print a sample every N steps (0: only at the end)"),
+    OPT(text_opts, prompt, "prompt", OPT_STR, "", CMD_SAMPLE | CMD_TRAIN, 0, 0,
+        "text to continue (training samples: \"And God said\")"),
+    OPT(text_opts, length, "length", OPT_INT, "200", CMD_SAMPLE | CMD_TRAIN, 1, 1e7,
+        "sample: tokens to generate"),
+    OPT(text_opts, temperature, "temperature", OPT_DOUBLE, "1", CMD_SAMPLE | CMD_TRAIN, 1e-6, 100,
+        "sample: softmax temperature"),
+    OPT(text_opts, top_k, "top-k", OPT_INT, "0", CMD_SAMPLE | CMD_TRAIN, 0, 1 << 20,
+        "sample: keep the k likeliest (0: all)"),
+};
+
+static const char *const TEXT_DEFAULTS[][2] = {{"data", "data/kjv"}};
+
+static const text_opts *opts(const config *c) { return TASK_OPTS(c, const text_opts); }
+
+static int text_check_data(const dataset *d, const config *c, int loud)
+{
+    const int T = opts(c)->ctx;
+    for (int l = 0; l < d->nlocal; l++)
+        if (d->lanes[l].n < (size_t)T + 1) {
+            fprintf(stderr, "trainer: %s: lane %d has %zu bytes, fewer than --ctx %d + 1\n",
+                    c->data, d->lanes[l].lane, d->lanes[l].n, T);
+            return -1;
+        }
+    if (d->eval.n < (size_t)T + 1) {
+        if (loud)
+            fprintf(stderr,
+                    "trainer: %s: the validation split has %zu bytes, fewer than --ctx %d + 1\n",
+                    c->data, d->eval.n, T);
+        return -1;
+    }
+    return 0;
+}
+
+static data_shape text_shape(const dataset *d, const config *c)
+{
+    (void)d;
+    return (data_shape){.T = opts(c)->ctx, .vocab = BYTE_VOCAB};
+}
+
+static int text_units_per_row(const config *c) { return opts(c)->ctx; }
+
+/* A window of T + 1 bytes: inputs and next-byte targets. */
+static void window(int32_t *tok, int32_t *tgt, const uint8_t *src, int T)
+{
+    for (int t = 0; t < T; t++) {
+        tok[t] = src[t];
+        tgt[t] = src[t + 1];
+    }
+}
+
+static void text_fill(const config *c, dataset *d, batch *b, int at, int l, long step, int s0,
+                      int n)
+{
+    const int T = b->T;
+    const lane_data *ld = &d->lanes[l];
+    for (int j = 0; j < n; j++) {
+        const int row = at + j, s = s0 + j;
+        uint32_t draw[4];
+        rng_block((uint32_t)c->seed, (uint32_t)ld->lane, RNG_WINDOW, (uint32_t)step, (uint32_t)s,
+                  0, draw);
+        size_t off = rng_below(draw[0], (uint32_t)(ld->n - (size_t)T));
+        window(b->tokens + (size_t)row * T, b->targets + (size_t)row * T, ld->data + off, T);
+        b->key[row] = (rng_key){(uint32_t)ld->lane, (uint32_t)step, (uint32_t)s};
+    }
+}
+
+/* Window i of the validation set (i = rank, rank + np, ...) at a fixed
+ * place drawn from the global stream. */
+static int text_eval_fill(const config *c, const dataset *d, batch *b, size_t *cursor)
+{
+    const int T = b->T, W = opts(c)->val_windows;
+    int R = 0;
+    for (size_t i = (size_t)d->rank + *cursor * (size_t)d->np; i < (size_t)W && R < b->cap;
+         i += (size_t)d->np) {
+        uint32_t w[4];
+        rng_block((uint32_t)c->seed, RNG_STREAM_GLOBAL, RNG_EVAL, (uint32_t)i, 0, 0, w);
+        size_t off = rng_below(w[0], (uint32_t)(d->eval.n - (size_t)T));
+        window(b->tokens + (size_t)R * T, b->targets + (size_t)R * T, d->eval.data + off, T);
+        b->key[R] = (rng_key){RNG_STREAM_GLOBAL, (uint32_t)i, 0};
+        R++;
+    }
+    *cursor += (size_t)R;
+    return R;
+}
+
+static double text_eval_units(const config *c, const dataset *d)
+{
+    (void)d;
+    return (double)opts(c)->val_windows * opts(c)->ctx;
+}
+
+static void text_eval_describe(const config *c, const dataset *d, char *buf, size_t size)
+{
+    (void)d;
+    snprintf(buf, size, "%d windows of %d bytes", opts(c)->val_windows, opts(c)->ctx);
+}
+
+/* The next token from a row of V scores: temperature, then top-k, then a
+ * draw from (seed, RNG_SAMPLE, position) through the cumulative distribution
+ * in token order. p and sorted hold V floats each. */
+static int pick(const float *logits, int V, float temperature, int top_k, uint32_t seed,
+                uint32_t position, float *p, float *sorted)
+{
+    float cut = -INFINITY;
+    if (top_k > 0 && top_k < V) {
+        memcpy(sorted, logits, sizeof(float) * (size_t)V);
+        for (int i = 0; i < top_k; i++) /* partial selection sort: the k-th largest */
+            for (int j = i + 1; j < V; j++)
+                if (sorted[j] > sorted[i]) {
+                    float t = sorted[i];
+                    sorted[i] = sorted[j];
+                    sorted[j] = t;
+                }
+        cut = sorted[top_k - 1];
+    }
+    float mx = -INFINITY;
+    for (int v = 0; v < V; v++)
+        if (logits[v] >= cut && logits[v] > mx)
+            mx = logits[v];
+    double sum = 0.0;
+    for (int v = 0; v < V; v++) {
+        p[v] = logits[v] >= cut ? expf((logits[v] - mx) / temperature) : 0.0f;
+        sum += p[v];
+    }
+    uint32_t w[4];
+    rng_block(seed, RNG_STREAM_GLOBAL, RNG_SAMPLE, position, 0, 0, w);
+    double u = ((double)w[0] + 0.5) / 4294967296.0 * sum, acc = 0.0;
+    int last = 0;
+    for (int v = 0; v < V; v++) {
+        if (p[v] <= 0.0f)
+            continue;
+        acc += p[v];
+        last = v;
+        if (u < acc)
+            return v;
+    }
+    return last;
+}
+
+/* Continues prompt (an empty one starts from a newline) by n bytes into out
+ * (room for plen + 1 + n); returns the length written. The same seed gives
+ * the same text. */
+static int generate(model *m, const float *params, const char *prompt, int n, double temperature,
+                    int top_k, uint32_t seed, uint8_t *out)
+{
+    const model_type *t = m->type;
+    int len = (int)strlen(prompt);
+    if (len == 0)
+        out[len++] = '\n';
+    else
+        memcpy(out, prompt, (size_t)len);
+    float *p = xcalloc(2 * BYTE_VOCAB, sizeof(float), "sampling");
+    t->gen_reset(m);
+    for (int i = 0; i < len; i++)
+        t->gen_push(m, params, out[i]);
+    for (int i = 0; i < n; i++, len++) {
+        int tok = pick(t->gen_logits(m, params), BYTE_VOCAB, (float)temperature, top_k, seed,
+                       (uint32_t)len, p, p + BYTE_VOCAB);
+        out[len] = (uint8_t)tok;
+        if (i + 1 < n)
+            t->gen_push(m, params, tok);
+    }
+    free(p);
+    return len;
+}
+
+static int write_sample(const config *c, model *m, const float *params, const char *prompt,
+                        int n, FILE *f)
+{
+    if (!m->type->gen_logits) {
+        fprintf(stderr, "trainer: the %s model does not generate text\n", m->type->name);
+        return -1;
+    }
+    const text_opts *o = opts(c);
+    uint8_t *out = xcalloc(strlen(prompt) + (size_t)n + 2, 1, "sample");
+    int len = generate(m, params, prompt, n, o->temperature, o->top_k, (uint32_t)c->seed, out);
+    fwrite(out, 1, (size_t)len, f);
+    fputc('\n', f);
+    free(out);
+    return 0;
+}
+
+static void text_show(const config *c, model *m, const float *params, long step, int final)
+{
+    const text_opts *o = opts(c);
+    if (!final && !(o->sample_every && step % o->sample_every == 0))
+        return;
+    const char *prompt = o->prompt[0] ? o->prompt : "And God said";
+    printf("sample at step %ld: ", step);
+    write_sample(c, m, params, prompt, final ? 200 : 120, stdout);
+}
+
+static int text_sample(const config *c, model *m, const float *params, FILE *out)
+{
+    return write_sample(c, m, params, opts(c)->prompt, opts(c)->length, out);
+}
+
+const task_type text_task = {
+    .name = "text",
+    .kind = SHARD_TOKENS,
+    .eval_split = "val",
+    .eval_name = "validation",
+    .eval_shared = 1,
+    .unit = "byte",
+    .infer_rows = 8,
+    .rate_unit = "tokens",
+    .opts = OPT_GROUP(TEXT_OPTS, text_opts),
+    .defaults = TEXT_DEFAULTS,
+    .ndefaults = 1,
+    .check_data = text_check_data,
+    .shape = text_shape,
+    .units_per_row = text_units_per_row,
+    .fill = text_fill,
+    .eval_fill = text_eval_fill,
+    .eval_units = text_eval_units,
+    .eval_describe = text_eval_describe,
+    .show = text_show,
+    .sample = text_sample,
+};
