@@ -98,14 +98,22 @@ void lane_sum_begin(lane_sum *s)
     }
 }
 
+/* The bits of |f|: memcpy, not a pointer cast, so that no aliasing rule is
+ * broken (it compiles to the same vector loads). */
+static inline int32_t abs_bits(float f)
+{
+    int32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b & 0x7fffffff;
+}
+
 /* Adds g * scale, rounded to integers, into acc, and returns the largest |g|
  * as a float bit pattern (see max_bits): one pass over the lane gradient. */
 static int32_t add_scaled(double *restrict acc, const float *restrict g, size_t n, double scale)
 {
-    const int32_t *restrict bits = (const int32_t *)g;
     int32_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        int32_t a = bits[i] & 0x7fffffff;
+        int32_t a = abs_bits(g[i]);
         m = a > m ? a : m;
         acc[i] += ((double)g[i] * scale + ROUNDER) - ROUNDER;
     }
@@ -117,10 +125,9 @@ static int32_t add_scaled(double *restrict acc, const float *restrict g, size_t 
  * integer max vectorizes where a float max with NaN care does not. */
 static int32_t max_bits(const float *restrict g, size_t n)
 {
-    const int32_t *restrict bits = (const int32_t *)g;
     int32_t m = 0;
     for (size_t i = 0; i < n; i++) {
-        int32_t a = bits[i] & 0x7fffffff;
+        int32_t a = abs_bits(g[i]);
         m = a > m ? a : m;
     }
     return m;
@@ -182,12 +189,17 @@ int lane_sum_end(lane_sum *s, float *out)
     float *bucket_max = s->slot[0].bucket_max;
     double *acc_all = s->slot[0].acc;
     comm_max_float(bucket_max, (size_t)s->nbuckets + 1);
+    int finite = 1;
     for (int b = 0; b < s->nbuckets; b++)
-        if (!isfinite(bucket_max[b])) {
-            for (size_t i = s->off[0]; i < s->off[s->nbuckets]; i++)
-                out[i] = NAN; /* the loss shows it too, and training stops */
-            return LANE_SUM_DONE;
-        }
+        finite &= isfinite(bucket_max[b]) != 0;
+    if (!finite) {
+        /* no sum: NaN where some lane had a NaN or an infinity, 0 elsewhere,
+         * so that the caller can tell which tensor it was */
+        for (int b = 0; b < s->nbuckets; b++)
+            for (size_t i = s->off[b]; i < s->off[b + 1]; i++)
+                out[i] = isfinite(bucket_max[b]) ? 0.0f : NAN;
+        return LANE_SUM_DONE;
+    }
     if (bucket_max[s->nbuckets] > 0.0f) {
         /* some lane did not fit: quanta from this step's maxima, again */
         for (int b = 0; b < s->nbuckets; b++)

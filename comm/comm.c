@@ -19,9 +19,12 @@
 
 static int g_rank, g_size = 1, g_local_size = 1, g_ready;
 
+/* Lane threads and BLAS threads run beside MPI, but only the main thread
+ * ever calls it: FUNNELED is the level to ask for, and to check. */
 void comm_init(int *argc, char ***argv)
 {
-    MPICHECK(MPI_Init(argc, argv));
+    int provided = MPI_THREAD_SINGLE;
+    MPICHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPICHECK(MPI_Comm_rank(MPI_COMM_WORLD, &g_rank));
     MPICHECK(MPI_Comm_size(MPI_COMM_WORLD, &g_size));
@@ -30,6 +33,11 @@ void comm_init(int *argc, char ***argv)
     MPICHECK(MPI_Comm_size(node, &g_local_size));
     MPI_Comm_free(&node);
     g_ready = 1;
+    if (provided < MPI_THREAD_FUNNELED) { /* the same library on every rank: all stop */
+        fprintf(stderr, "trainer: this MPI library gives thread level %d, below MPI_THREAD_FUNNELED\n",
+                provided);
+        comm_abort(1);
+    }
 }
 
 void comm_finalize(void)

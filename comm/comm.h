@@ -58,7 +58,9 @@ void lane_sum_free(lane_sum *s);
 void lane_sum_begin(lane_sum *s);
 /* Threads may call this at once, each with its own slot. */
 void lane_sum_add(lane_sum *s, int slot, const float *grad);
-/* Collective. LANE_SUM_AGAIN: recompute every lane and add them again. */
+/* Collective. LANE_SUM_AGAIN: recompute every lane and add them again.
+ * When some lane's gradient held a NaN or an infinity there is no sum: out
+ * is NaN in the buckets where one was, 0 in the others. */
 int lane_sum_end(lane_sum *s, float *out);
 
 #endif

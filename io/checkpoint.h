@@ -2,11 +2,21 @@
  *
  * Layout (h5dump shows it plainly):
  *   /            attributes: format, format_version, program_version, model,
- *                step, seed, world_size, lanes, data_position, params_fnv1a64,
- *                reduce_exponents (one per tensor, with --reduce exact)
+ *                step, seed, world_size, lanes, data_position, reduce_exponents
+ *                (one per tensor, with --reduce exact), and checksums (FNV-1a
+ *                64): GROUP_fnv1a64 of each tensor group's flat buffer
+ *                (params_fnv1a64, adam_m_fnv1a64, ...), config_fnv1a64 of
+ *                /config, reduce_exponents_fnv1a64, meta_fnv1a64 of the
+ *                attributes above
  *   /config      one string attribute per configuration key
  *   /GROUP/NAME  one float32 dataset per tensor and group, e.g.
  *                /params/enc.fc1.weight, /adam_m/enc.fc1.weight
+ *
+ * Nothing non-finite is written: a buffer with a NaN or an infinity is
+ * refused before the file is created. A reader checks every checksum, every
+ * tensor's type and shape, and that every value is finite, and names what
+ * it refuses (the group, the tensor). Version 1 files (parameters checksum
+ * only) are still read.
  *
  * A checkpoint is written to PATH.tmp, flushed, fsynced, closed and renamed
  * over PATH, then the folder is fsynced: a reader sees the old file or the new
@@ -34,6 +44,7 @@ typedef struct {
 typedef struct {
     char model[32];
     char program_version[32];
+    int format_version; /* filled in by checkpoint_write and read_meta */
     long long step;
     long long data_position; /* samples each lane has consumed */
     long long seed;
@@ -46,15 +57,19 @@ typedef struct {
 
 uint64_t fnv1a64(const void *data, size_t bytes);
 
+/* Writes PATH (through PATH.tmp). Returns 0, or -1 after one line; the file
+ * that was at PATH is then untouched. */
 int checkpoint_write(const char *path, ckpt_meta *meta, const ckpt_kv *cfg, int ncfg,
                      const ckpt_tensor *t, int nt, const char *const *groups,
                      float *const *bufs, int ngroups);
 
-/* Reads the root attributes and the configuration (*cfg is malloc'ed). */
+/* Reads the root attributes and the configuration (*cfg is malloc'ed),
+ * checking their checksums. */
 int checkpoint_read_meta(const char *path, ckpt_meta *meta, ckpt_kv **cfg, int *ncfg);
 
-/* Reads every tensor of every group into bufs, checking each shape against t,
- * and the parameter checksum (groups[0] must be "params"). */
+/* Reads every tensor of every group into bufs, checking each type, shape
+ * and value against t, and each group's checksum (groups[0] must be
+ * "params"). */
 int checkpoint_read_tensors(const char *path, const ckpt_meta *meta, const ckpt_tensor *t,
                             int nt, const char *const *groups, float *const *bufs, int ngroups);
 

@@ -12,7 +12,12 @@ expect_fail() {
     local name=$1 pattern=$2 np=$3
     shift 3
     local start=$SECONDS status
-    timeout 60 $MPI -np "$np" "$TRAINER" "$@" >"$TESTTMP/out" 2>"$TESTTMP/err"
+    # ULIMIT_F=KB: a file size limit for the ranks (after MPI_Init's shared
+    # memory, which the limit would break: TCP between the ranks then)
+    local launch=("$TRAINER")
+    [ -n "${ULIMIT_F:-}" ] &&
+        launch=(--mca btl self,tcp bash -c 'ulimit -f "$1" && shift && exec "$@"' limit "$ULIMIT_F" "$TRAINER")
+    timeout 60 $MPI -np "$np" "${launch[@]}" "$@" >"$TESTTMP/out" 2>"$TESTTMP/err"
     status=$?
     local took=$((SECONDS - start))
     local lines
@@ -96,12 +101,36 @@ expect_fail "resume a gpt run from a vae checkpoint" "holds a vae model" 2 \
     $TRAIN --data "$D" --run-dir "$R" --resume auto --model gpt
 expect_fail "sample from a vae checkpoint" "the vae model has no sample command yet" 1 \
     sample --checkpoint "$R/checkpoint.h5"
+# A checkpoint write that runs out of room (a file size limit here, a full
+# disk elsewhere): one line, exit 1, the previous checkpoint whole.
+ULIMIT_F=64 expect_fail "checkpoint write past the file size limit" \
+    "checkpoint.h5.tmp: cannot write checkpoint (65536 of [0-9]* bytes written): File too large" 2 \
+    $TRAIN --data "$D" --run-dir "$R" --resume auto --steps 4
+[ -e "$R/checkpoint.h5.tmp" ] && bad "a partial checkpoint.h5.tmp was left behind"
 after=$(params_checksum "$R/checkpoint.h5")
-if [ -n "$before" ] && [ "$before" = "$after" ]; then
-    ok "checkpoint unchanged by refused resumes ($before)"
+if [ -n "$before" ] && [ "$before" = "$after" ] &&
+    timeout 60 $MPI -np 2 "$TRAINER" eval --checkpoint "$R/checkpoint.h5" --data "$D" >/dev/null 2>&1; then
+    ok "checkpoint unchanged and readable after refused resumes and a failed write ($before)"
 else
-    bad "checkpoint changed: $before -> $after"
+    bad "checkpoint changed or unreadable: $before -> $after"
 fi
+
+# Damaged checkpoints are refused on resume, naming what is wrong; the user's
+# case first: a NaN in one Adam moment that a ReLU would hide.
+for damage in "adam_m/dec.fc1.bias 3 nan" "adam_v/enc.mu.weight 0 inf" "params/dec.out.bias 1 0.5" \
+    "adam_m/enc.fc1.weight 7 1e-3"; do
+    set -- $damage
+    cp "$R/checkpoint.h5" "$TESTTMP/damaged.h5"
+    "$TOP_BUILDDIR/tests/make_data" poke "$TESTTMP/damaged.h5" "/$1" "$2" "$3"
+    case $3 in
+    nan | inf) want="tensor /$1 holds $3 at index $2: damaged checkpoint" ;;
+    *) want="the checksum of /${1%%/*} does not match" ;;
+    esac
+    expect_fail "resume with $3 in /$1[$2]" "$want" 2 \
+        $TRAIN --data "$D" --run-dir "$TESTTMP/r3" --resume "$TESTTMP/damaged.h5"
+done
+expect_fail "prepare reading a folder as text" "Is a directory" 1 \
+    prepare --source text --input "$TESTTMP" --out "$TESTTMP/p"
 
 # Help and version answer and exit 0.
 for args in "--help" "--version" "train --help" "prepare --help" "eval --help" "sample --help"; do

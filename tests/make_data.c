@@ -6,6 +6,9 @@
  *                         the language model
  *   make_data bad KIND F  a shard file that is wrong in one way: KIND is
  *                         name (no "images"), type (uint16), shape (2-D)
+ *   make_data poke F DSET I V
+ *                         sets element I of the float dataset DSET of F to V
+ *                         (nan and inf too): damage as a disk or a person does
  * A test helper may talk HDF5 directly: it writes what io/ must refuse. */
 #include <hdf5.h>
 #include <stdint.h>
@@ -139,8 +142,35 @@ static int make_text(const char *path)
     return fclose(f);
 }
 
+static int poke(const char *path, const char *dset, long index, const char *value)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = f >= 0 ? H5Dopen2(f, dset, H5P_DEFAULT) : -1;
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    float *buf = n > index ? malloc((size_t)n * sizeof *buf) : NULL;
+    int rc = -1;
+    if (buf && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0) {
+        buf[index] = strtof(value, NULL);
+        rc = H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0 ? -1 : 0;
+    }
+    if (rc)
+        fprintf(stderr, "make_data: cannot poke %s[%ld] of %s\n", dset, index, path);
+    free(buf);
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (d >= 0)
+        H5Dclose(d);
+    if (f >= 0)
+        H5Fclose(f);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 6 && !strcmp(argv[1], "poke"))
+        return poke(argv[2], argv[3], atol(argv[4]), argv[5]) ? 1 : 0;
     if (argc == 3 && !strcmp(argv[1], "text"))
         return make_text(argv[2]) ? 1 : 0;
     if (argc == 3 && !strcmp(argv[1], "idx")) {
@@ -150,6 +180,7 @@ int main(int argc, char **argv)
     }
     if (argc == 6 && !strcmp(argv[1], "bad"))
         return make_bad(argv[2], argv[3], atoi(argv[4]), atoi(argv[5])) ? 1 : 0;
-    fprintf(stderr, "usage: make_data idx DIR | text FILE | bad name|type|shape FILE INDEX COUNT\n");
+    fprintf(stderr, "usage: make_data idx DIR | text FILE | bad name|type|shape FILE INDEX COUNT"
+                    " | poke FILE DATASET INDEX VALUE\n");
     return 2;
 }

@@ -4,6 +4,35 @@
 #define TRAINER_TESTS_SUITE_H
 
 #include <check.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/* stderr into a buffer between capture_begin and capture_end, for tests of
+ * the one line a refusal prints. */
+static char suite_captured[4096];
+static int suite_saved_fd = -1;
+static FILE *suite_capture;
+
+static inline void capture_begin(void)
+{
+    fflush(stderr);
+    suite_capture = tmpfile();
+    ck_assert_ptr_nonnull(suite_capture);
+    suite_saved_fd = dup(2);
+    dup2(fileno(suite_capture), 2);
+}
+
+static inline const char *capture_end(void)
+{
+    fflush(stderr);
+    dup2(suite_saved_fd, 2);
+    close(suite_saved_fd);
+    rewind(suite_capture);
+    size_t n = fread(suite_captured, 1, sizeof suite_captured - 1, suite_capture);
+    suite_captured[n] = 0;
+    fclose(suite_capture);
+    return suite_captured;
+}
 
 static inline int run_suite(Suite *s)
 {

@@ -6,6 +6,8 @@
 #include "tests/suite.h"
 
 #include <check.h>
+#include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,7 +43,7 @@ static shard sample_shard(uint8_t *px, uint8_t *lab, int n)
 
 static int files_equal(const char *a, const char *b)
 {
-    char cmd[600];
+    char cmd[700];
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", a, b);
     return system(cmd) == 0;
 }
@@ -284,6 +286,148 @@ START_TEST(checkpoint_checksum_catches_damage)
 }
 END_TEST
 
+/* Damage done with HDF5 itself, as a disk or a person might. */
+static void damage_value(const char *path, const char *dset, int index, float value)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+    float buf[16];
+    ck_assert_int_ge(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
+    buf[index] = value;
+    ck_assert_int_ge(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf), 0);
+    H5Dclose(d);
+    H5Fclose(f);
+}
+
+static void damage_as_double(const char *path, const char *dset, hsize_t n)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    double buf[16] = {0};
+    ck_assert_int_ge(H5Ldelete(f, dset, H5P_DEFAULT), 0);
+    hid_t sp = H5Screate_simple(1, &n, NULL);
+    hid_t d = H5Dcreate2(f, dset, H5T_IEEE_F64LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
+    H5Dclose(d);
+    H5Sclose(sp);
+    H5Fclose(f);
+}
+
+static void damage_attr(const char *path, const char *obj, const char *name, long long value,
+                        int remove)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t o = H5Oopen(f, obj, H5P_DEFAULT);
+    if (remove) {
+        ck_assert_int_ge(H5Adelete(o, name), 0);
+    } else if (!strcmp(obj, "/config")) {
+        hid_t a = H5Aopen(o, name, H5P_DEFAULT);
+        hid_t ty = H5Aget_type(a);
+        char buf[64] = "0.5";
+        ck_assert_int_ge(H5Awrite(a, ty, buf), 0);
+        H5Tclose(ty);
+        H5Aclose(a);
+    } else {
+        hid_t a = H5Aopen(o, name, H5P_DEFAULT);
+        hid_t sp = H5Aget_space(a);
+        int n = (int)H5Sget_simple_extent_npoints(sp);
+        long long v[CKPT_MAX_TENSORS];
+        for (int i = 0; i < n && i < CKPT_MAX_TENSORS; i++)
+            v[i] = value;
+        ck_assert_int_ge(H5Awrite(a, H5T_NATIVE_LLONG, v), 0);
+        H5Sclose(sp);
+        H5Aclose(a);
+    }
+    H5Oclose(o);
+    H5Fclose(f);
+}
+
+/* What reading a damaged copy of a good checkpoint says: meta, then
+ * tensors; the one line, or "" when it was accepted. */
+static const char *read_back(const char *path)
+{
+    static char line[1024];
+    ckpt_meta got;
+    ckpt_kv *kv = NULL;
+    int n;
+    float p2[15], m2[15], v2[15];
+    float *bufs2[3] = {p2, m2, v2};
+    capture_begin();
+    int rc = checkpoint_read_meta(path, &got, &kv, &n);
+    if (rc == 0)
+        rc = checkpoint_read_tensors(path, &got, tensors, 2, groups, bufs2, 3);
+    snprintf(line, sizeof line, "%.1000s", capture_end());
+    free(kv);
+    ck_assert_int_eq(rc != 0, line[0] != 0);
+    return line;
+}
+
+/* Each kind of damage is refused, and the line names it. */
+START_TEST(checkpoint_damage_is_named)
+{
+    make_tmpdir();
+    float p[15], m[15], v[15];
+    fill(p, 3.0f);
+    fill(m, -1.0f);
+    fill(v, 0.25f);
+    float *bufs[3] = {p, m, v};
+    ckpt_meta meta = {.model = "vae", .program_version = "test", .step = 7, .lanes = 8,
+                      .world_size = 2, .nexps = 2, .exps = {20, 31}};
+    ckpt_kv cfg[2] = {{"lr", "0.001"}, {"hidden", "512,256"}};
+    char good[300], bad[300], cmd[700];
+    snprintf(good, sizeof good, "%s/good.h5", dir);
+    snprintf(bad, sizeof bad, "%s/bad.h5", dir);
+    ck_assert_int_eq(checkpoint_write(good, &meta, cfg, 2, tensors, 2, groups, bufs, 3), 0);
+    ck_assert_str_eq(read_back(good), "");
+    struct {
+        int kind;
+        const char *what;
+        const char *expect;
+    } cases[] = {
+        {0, "/adam_m/enc.fc1.bias", "tensor /adam_m/enc.fc1.bias holds nan at index 1"},
+        {1, "/params/enc.fc1.weight", "tensor /params/enc.fc1.weight holds inf at index 1"},
+        {2, "/adam_v/enc.fc1.weight", "the checksum of /adam_v does not match"},
+        {3, "/adam_m/enc.fc1.bias", "the checksum of /adam_m does not match"},
+        {4, "step", "the checksum of the root attributes"},
+        {5, "reduce_exponents", "the checksum of the reduce_exponents attribute"},
+        {6, "lr", "the checksum of /config does not match"},
+        {7, "seed", "lacks the root attribute \"seed\""},
+        {8, "adam_v_fnv1a64", "lacks the root attribute \"adam_v_fnv1a64\""},
+        {9, "/adam_v/enc.fc1.bias", "tensor /adam_v/enc.fc1.bias is not float32"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(cmd, sizeof cmd, "cp %s %s", good, bad);
+        ck_assert_int_eq(system(cmd), 0);
+        switch (cases[i].kind) {
+        case 0: damage_value(bad, cases[i].what, 1, NAN); break;
+        case 1: damage_value(bad, cases[i].what, 1, INFINITY); break;
+        case 2: damage_value(bad, cases[i].what, 3, 0.3f); break;
+        case 3: damage_value(bad, cases[i].what, 0, -1.5f); break;
+        case 4: damage_attr(bad, "/", cases[i].what, 8, 0); break;
+        case 5: damage_attr(bad, "/", cases[i].what, 21, 0); break;
+        case 6: damage_attr(bad, "/config", cases[i].what, 0, 0); break;
+        case 7:
+        case 8: damage_attr(bad, "/", cases[i].what, 0, 1); break;
+        case 9: damage_as_double(bad, cases[i].what, 3); break;
+        }
+        const char *line = read_back(bad);
+        ck_assert_msg(strstr(line, cases[i].expect) && strchr(line, '\n') == line + strlen(line) - 1,
+                      "damage %zu (%s): \"%s\"", i, cases[i].what, line);
+    }
+    /* nothing non-finite is written, and the good file stays as it was */
+    v[4] = NAN;
+    capture_begin();
+    int rc = checkpoint_write(good, &meta, cfg, 2, tensors, 2, groups, bufs, 3);
+    const char *line = capture_end();
+    ck_assert_int_eq(rc, -1);
+    ck_assert_msg(strstr(line, "not written: /adam_v/enc.fc1.weight holds nan at index 4 (step 7)"),
+                  "%s", line);
+    snprintf(cmd, sizeof cmd, "%s.tmp", good);
+    ck_assert_int_ne(access(cmd, F_OK), 0);
+    ck_assert_str_eq(read_back(good), "");
+    remove_tmpdir();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("io");
@@ -295,6 +439,7 @@ int main(void)
     tcase_add_test(tc, idx_files);
     tcase_add_test(tc, checkpoint_round_trip);
     tcase_add_test(tc, checkpoint_checksum_catches_damage);
+    tcase_add_test(tc, checkpoint_damage_is_named);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -120,6 +120,42 @@ START_TEST(resume_is_bit_exact)
 }
 END_TEST
 
+/* A NaN in one gradient (the test model's --toy-nan-step): by default the
+ * run stops before that step counts, with one line naming the step and the
+ * tensor, and keeps its last checkpoint; with --on-nonfinite skip it goes on
+ * without that update and ends with finite parameters. */
+START_TEST(nonfinite_gradient)
+{
+    char *base[] = {"train", "--model", "toy", "--data", (char *)data_dir(), "--batch", "32",
+                    "--lr", "0.01", "--steps", "10", "--checkpoint-every", "3", "--toy-nan-step",
+                    "5", "--log-every", "100", "--run-dir"};
+    const int nb = (int)(sizeof base / sizeof base[0]);
+    char *argv[32];
+    for (int i = 0; i < nb; i++)
+        argv[i] = base[i];
+    argv[nb] = (char *)run_path("nan-stop");
+    argv[nb + 1] = NULL;
+    mode = TOY;
+    train_stats st;
+    capture_begin();
+    int status = train_run(nb + 1, argv, &st);
+    const char *err = capture_end();
+    ck_assert_int_eq(status, 1);
+    ck_assert_int_eq(st.step, 4);
+    if (comm_rank() == 0)
+        ck_assert_msg(strstr(err, "trainer: step 5: the gradient of fc.bias is not finite") &&
+                          strchr(err, '\n') == err + strlen(err) - 1,
+                      "got \"%s\"", err);
+    argv[nb] = (char *)run_path("nan-skip");
+    argv[nb + 1] = "--on-nonfinite";
+    argv[nb + 2] = "skip";
+    argv[nb + 3] = NULL;
+    ck_assert_int_eq(train_run(nb + 3, argv, &st), 0);
+    ck_assert_int_eq(st.step, 10);
+    ck_assert_msg(st.test_loss == st.test_loss && st.test_loss < 3.0, "test loss %g", st.test_loss);
+}
+END_TEST
+
 int main(int argc, char **argv)
 {
     comm_init(&argc, &argv);
@@ -133,6 +169,7 @@ int main(int argc, char **argv)
      * and 2 micro-steps; 2: a model registered by this program */
     tcase_add_loop_test(tc, thirty_steps_lower_the_loss, VAE, TOY + 1);
     tcase_add_loop_test(tc, resume_is_bit_exact, VAE, TOY + 1);
+    tcase_add_test(tc, nonfinite_gradient);
     suite_add_tcase(s, tc);
     int status = run_mpi_suite(s);
     comm_finalize();

@@ -4,21 +4,22 @@
 #include "trainer/nn/linear.h"
 #include "trainer/philox.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 typedef struct {
     model base;
-    int in, classes, max_rows;
+    int in, classes, max_rows, nan_step;
     float *logits, *dlogits;
     int32_t *targets;
 } toy;
 
 static const opt_spec TOY_OPTS[] = {
     OPT(toy_opts, classes, "toy-classes", OPT_INT, "10", CMD_TRAIN, 2, 256, "label classes"),
-    OPT(toy_opts, label_smoothing_unused, "toy-knob", OPT_DOUBLE, "0", CMD_TRAIN, 0, 1,
-        "an option nobody else has"),
+    OPT(toy_opts, nan_step, "toy-nan-step", OPT_INT, "0", CMD_TRAIN, 0, 1e9,
+        "put a NaN into the gradient at this step (0: never)"),
 };
 
 static model *toy_create(const config *c, const data_shape *shape, int max_rows)
@@ -29,6 +30,7 @@ static model *toy_create(const config *c, const data_shape *shape, int max_rows)
     m->base.type = &toy_model;
     m->in = (int)shape->in;
     m->classes = MODEL_OPTS(c, const toy_opts)->classes;
+    m->nan_step = MODEL_OPTS(c, const toy_opts)->nan_step;
     m->max_rows = max_rows;
     params_add(&m->base.params, "fc.weight", 2, (size_t)m->classes, (size_t)m->in, 1);
     params_add(&m->base.params, "fc.bias", 1, (size_t)m->classes, 0, 0);
@@ -76,6 +78,8 @@ static void toy_backward(model *base, const float *params, float *grad, const ba
     crossentropy_backward(m->dlogits, m->logits, m->targets, b->rows, m->classes, scale);
     linear_backward_params(grad + w->offset, grad + bias->offset, m->dlogits, b->x, b->rows, m->in,
                            m->classes, 1);
+    if (m->nan_step && b->train && b->key[0].a + 1 == (uint32_t)m->nan_step)
+        grad[bias->offset] += NAN; /* row keys carry the step: a = step, 0-based */
 }
 
 const model_type toy_model = {

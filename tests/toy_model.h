@@ -8,7 +8,7 @@
 
 typedef struct {
     int classes;
-    double label_smoothing_unused; /* an option only so that ownership can be tested */
+    int nan_step; /* a NaN in the gradient of fc.bias at this step (1-based; 0: never) */
 } toy_opts;
 
 extern const model_type toy_model;

@@ -49,6 +49,9 @@ static const opt_spec COMMON[] = {
       "checkpoint every N steps (0: only at the end)"),
     C(reduce, "reduce", OPT_STR, "exact", TR, 0, 0,
       "exact (bitwise reproducible for any -np) or fast"),
+    C(on_nonfinite, "on-nonfinite", OPT_STR, "stop", TR, 0, 0,
+      "a NaN or infinite gradient or loss: stop (exit 1, the last checkpoint kept) or skip the "
+      "step's update"),
     C(threads, "threads", OPT_INT, "0", CMD_RUN, 0, 1024,
       "threads per rank: lanes at once (exact) or BLAS threads (fast); 0: the rank's cores"),
     C(source, "source", OPT_STR, "fashion-mnist", CMD_PREPARE, 0, 0, "fashion-mnist or text"),
@@ -319,7 +322,8 @@ static int one_of(const char *name, const char *v, const char *a, const char *b,
 
 static int check_common(const config *c, enum command cmd, int loud)
 {
-    if (one_of("reduce", c->reduce, "exact", "fast", loud))
+    if (one_of("reduce", c->reduce, "exact", "fast", loud) ||
+        one_of("on-nonfinite", c->on_nonfinite, "stop", "skip", loud))
         return -1;
     if (cmd == CMD_PREPARE)
         return one_of("source", c->source, "fashion-mnist", "text", loud);

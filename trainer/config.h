@@ -48,6 +48,7 @@ typedef struct config {
     int eval_every;
     int checkpoint_every;
     char reduce[8];
+    char on_nonfinite[8];
     int threads;
     /* prepare */
     char source[32];

@@ -1,6 +1,7 @@
 /* trainer: one program, subcommands prepare, train, eval, sample. */
 #include "comm/comm.h"
 #include "model.h"
+#include "signals.h"
 #include "train.h"
 #include "util.h"
 
@@ -30,6 +31,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    signals_ignore_file_limit();
     if (argc < 2) {
         usage(stderr);
         return EXIT_BAD_INPUT;

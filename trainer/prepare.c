@@ -84,32 +84,43 @@ static int prepare_images(const config *c)
     return 0;
 }
 
-static int prepare_text(const config *c)
+/* The whole file into memory; NULL after a line on a read error (not
+ * taken for the end of the file) or when memory runs out. */
+static uint8_t *read_all(const char *path, size_t *size)
 {
-    FILE *f = fopen(c->input, "rb");
+    FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "trainer: %s: cannot open: %s\n", c->input, strerror(errno));
-        return -1;
+        fprintf(stderr, "trainer: %s: cannot open: %s\n", path, strerror(errno));
+        return NULL;
     }
-    size_t cap = 1 << 20, n = 0;
+    size_t cap = 1 << 20, n = 0, got;
     uint8_t *buf = malloc(cap);
-    size_t got;
     while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
         n += got;
         if (n == cap) {
             uint8_t *grown = realloc(buf, cap *= 2);
-            if (!grown) {
+            if (!grown)
                 free(buf);
-                buf = NULL;
-            }
             buf = grown;
         }
     }
+    int err = ferror(f) ? errno : 0;
     fclose(f);
-    if (!buf) {
-        fprintf(stderr, "trainer: %s: out of memory\n", c->input);
-        return -1;
+    if (!buf || err) {
+        fprintf(stderr, "trainer: %s: %s\n", path, buf ? strerror(err) : "out of memory");
+        free(buf);
+        return NULL;
     }
+    *size = n;
+    return buf;
+}
+
+static int prepare_text(const config *c)
+{
+    size_t n = 0;
+    uint8_t *buf = read_all(c->input, &n);
+    if (!buf)
+        return -1;
     size_t nval = n / 10, ntrain = n - nval;
     if (ntrain < (size_t)c->shards * 2 || nval < (size_t)c->shards * 2) {
         fprintf(stderr, "trainer: %s: %zu bytes is too little text for %d shards\n", c->input, n,

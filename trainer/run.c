@@ -14,6 +14,11 @@
 #include <unistd.h>
 
 _Static_assert(PARAMS_MAX <= CKPT_MAX_TENSORS, "checkpoint exponent array too small");
+/* a configuration entry goes into a checkpoint's /config and comes back */
+_Static_assert(sizeof(((ckpt_kv *)0)->key) >= sizeof(((cfg_entry *)0)->key),
+               "checkpoint keys shorter than configuration keys");
+_Static_assert(sizeof(((ckpt_kv *)0)->value) >= sizeof(((cfg_entry *)0)->value),
+               "checkpoint values shorter than configuration values");
 
 int agree(int failed) { return comm_max_int(failed ? 1 : 0); }
 
@@ -295,8 +300,30 @@ int run_write_checkpoint(run *r)
     return agree(r->rank == 0 && write_checkpoint_rank0(r) != 0);
 }
 
+/* A scale exponent is unknown (INT32_MIN) or one that a float gradient can
+ * need: 2^e * |g| must stay within a double's range. */
+static int exps_valid(const run *r, const char *path, const ckpt_meta *meta)
+{
+    for (int i = 0; i < meta->nexps; i++)
+        if (meta->exps[i] != INT32_MIN && (meta->exps[i] < -1100 || meta->exps[i] > 1100)) {
+            if (r->loud)
+                fprintf(stderr, "trainer: %s: reduce_exponents[%d] = %d is out of range\n", path,
+                        i, (int)meta->exps[i]);
+            return 0;
+        }
+    if (meta->nexps && meta->nexps != r->pt->n) {
+        if (r->loud)
+            fprintf(stderr, "trainer: %s: %d reduce_exponents for %d tensors\n", path, meta->nexps,
+                    r->pt->n);
+        return 0;
+    }
+    return 1;
+}
+
 int run_read_checkpoint(run *r, const char *path, const ckpt_meta *meta)
 {
+    if (!exps_valid(r, path, meta))
+        return -1; /* meta is the same on every rank: so is the verdict */
     int failed = 0;
     if (r->rank == 0) {
         ckpt_tensor *t = xcalloc((size_t)r->pt->n, sizeof *t, "tensor list");

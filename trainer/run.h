@@ -90,6 +90,8 @@ typedef struct {
     double norm;     /* global gradient norm; -1 when not measured */
     double lr;       /* the learning rate of this update */
     int stop;        /* some rank was asked to stop */
+    int bad_tensor;  /* the first tensor with a non-finite gradient, or -1 */
+    int skipped;     /* no update: a non-finite gradient or loss, --on-nonfinite skip */
 } step_result;
 step_result train_step(run *r, int want_norm);
 /* Exact mode, lane thread k of the pool: the rank's lanes k, k + nworkers,

@@ -21,4 +21,6 @@ void signals_install(void)
         sigaction(STOP_SIGNALS[i], &sa, NULL);
 }
 
+void signals_ignore_file_limit(void) { signal(SIGXFSZ, SIG_IGN); }
+
 int stop_requested(void) { return stop_signal; }

@@ -13,6 +13,7 @@
 #include "philox.h"
 #include "schedule.h"
 #include "signals.h"
+#include "util.h"
 
 #include <math.h>
 #include <string.h>
@@ -106,10 +107,22 @@ static void adamw_step(run *r, double lr)
     }
 }
 
+/* The first tensor whose summed gradient holds a NaN or an infinity, or -1.
+ * The sum is the same on every rank, and so is the verdict. */
+static int nonfinite_tensor(const run *r)
+{
+    if (first_nonfinite(r->grad, r->pt->total) < 0)
+        return -1;
+    for (int i = 0; i < r->pt->n; i++)
+        if (first_nonfinite(r->grad + r->pt->v[i].offset, r->pt->v[i].numel) >= 0)
+            return i;
+    return r->pt->n - 1;
+}
+
 step_result train_step(run *r, int want_norm)
 {
     const config *c = &r->cfg;
-    step_result s = {.norm = -1.0};
+    step_result s = {.norm = -1.0, .bad_tensor = -1};
     memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
     if (r->exact)
         exact_gradient(r);
@@ -120,6 +133,18 @@ step_result train_step(run *r, int want_norm)
     r->lane_loss[r->nlanes] = stop_requested() ? 1.0 : 0.0;
     comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
     s.stop = r->lane_loss[r->nlanes] > 0.0;
+    for (int l = 0; l < r->nlanes; l++)
+        s.loss += r->lane_loss[l];
+    s.loss /= (double)c->batch * r->units_per_row;
+    s.lr = lr_at(c->lr, c->warmup, c->min_lr_frac, r->step, r->total_steps);
+    s.bad_tensor = nonfinite_tensor(r);
+    if (s.bad_tensor >= 0 || !isfinite(s.loss)) {
+        /* stop: the caller ends the run before this step counts; skip: the
+         * step counts (its data is used up) but nothing is updated */
+        s.skipped = !strcmp(c->on_nonfinite, "skip");
+        r->step += s.skipped;
+        return s;
+    }
     if (c->grad_clip > 0 || want_norm)
         s.norm = grad_norm(r);
     if (c->grad_clip > 0 && s.norm > c->grad_clip) {
@@ -127,12 +152,8 @@ step_result train_step(run *r, int want_norm)
         for (size_t i = 0; i < r->pt->total; i++)
             r->grad[i] *= k;
     }
-    s.lr = lr_at(c->lr, c->warmup, c->min_lr_frac, r->step, r->total_steps);
     r->step++;
     adamw_step(r, s.lr);
-    for (int l = 0; l < r->nlanes; l++)
-        s.loss += r->lane_loss[l];
-    s.loss /= (double)c->batch * r->units_per_row;
     return s;
 }
 

@@ -16,7 +16,7 @@
 /* The loop's running figures: a window of steps between progress lines. */
 typedef struct {
     double t0, train_time, window_time, window_loss;
-    long window_steps, steps_this_run;
+    long window_steps, steps_this_run, skipped;
     train_stats st;
 } loop_state;
 
@@ -46,19 +46,39 @@ static int set_up(run *r, int argc, char **argv, char *resume, size_t size, ckpt
     return 0;
 }
 
+/* A step whose gradient or loss was not finite: one line, and the end of
+ * the run (EXIT_INTERNAL, nothing written) unless it was skipped (-1). */
+static int nonfinite(run *r, loop_state *ls, const step_result *s)
+{
+    char what[160];
+    if (s->bad_tensor >= 0)
+        snprintf(what, sizeof what, "the gradient of %s", r->pt->v[s->bad_tensor].name);
+    else
+        snprintf(what, sizeof what, "the loss (%g)", s->loss);
+    if (!s->skipped) {
+        if (r->loud)
+            fprintf(stderr,
+                    "trainer: step %ld: %s is not finite: training diverged (lower --lr?); "
+                    "stopped without writing, the last checkpoint is kept\n",
+                    r->step + 1, what);
+        return EXIT_INTERNAL;
+    }
+    ls->skipped++;
+    if (r->loud)
+        printf("step %ld: %s is not finite: update skipped (--on-nonfinite skip)\n", r->step,
+               what);
+    return -1;
+}
+
 /* Progress, evaluation, samples and checkpoints after a step. Returns the
  * exit status when the run ends here, -1 to go on. */
 static int after_step(run *r, loop_state *ls, const step_result *s)
 {
     const config *c = &r->cfg;
-    if (!isfinite(s->loss)) {
-        if (r->loud)
-            fprintf(stderr, "trainer: loss is %g at step %ld: training diverged (lower --lr?)\n",
-                    s->loss, r->step);
+    if ((s->bad_tensor >= 0 || !isfinite(s->loss)) && nonfinite(r, ls, s) >= 0)
         return EXIT_INTERNAL;
-    }
     const int last = r->step == r->total_steps;
-    if (r->step % c->log_every == 0 || last || s->stop) {
+    if ((r->step % c->log_every == 0 || last || s->stop) && ls->window_steps > 0) {
         ls->st.last_loss = ls->window_loss / ls->window_steps;
         if (isnan(ls->st.first_loss))
             ls->st.first_loss = ls->st.last_loss;
@@ -107,6 +127,9 @@ static int finish(run *r, loop_state *ls)
         printf("checkpoint: %s/checkpoint.h5 at step %ld\n", r->cfg.run_dir, r->step);
         print_final(r, e, ls->steps_this_run * units / (ls->train_time > 0 ? ls->train_time : 1),
                     ls->train_time);
+        if (ls->skipped)
+            printf("%ld step(s) of this run skipped their update: non-finite gradient or loss\n",
+                   ls->skipped);
         if (r->task->show)
             r->task->show(&r->cfg, r->work[0].m, r->params, r->step, 1);
     }
@@ -125,10 +148,12 @@ static int train_loop(run *r, loop_state *ls)
         step_result s = train_step(r, log_next);
         double dt = now_seconds() - ts;
         ls->train_time += dt;
-        ls->window_time += dt;
-        ls->window_loss += s.loss;
-        ls->window_steps++;
         ls->steps_this_run++;
+        if (!s.skipped) {
+            ls->window_time += dt;
+            ls->window_loss += s.loss;
+            ls->window_steps++;
+        }
         status = after_step(r, ls, &s);
     }
     return status < 0 ? finish(r, ls) : status;

@@ -3,6 +3,8 @@
 #include "comm/comm.h"
 
 #include <errno.h>
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +19,22 @@ void *xcalloc(size_t n, size_t size, const char *what)
         comm_abort(EXIT_INTERNAL);
     }
     return p;
+}
+
+long first_nonfinite(const float *v, size_t n)
+{
+    uint32_t any = 0;
+    for (size_t i = 0; i < n; i++) { /* exponent bits all ones: inf or NaN */
+        uint32_t b;
+        memcpy(&b, &v[i], sizeof b);
+        any |= (b & 0x7f800000u) == 0x7f800000u;
+    }
+    if (!any)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return (long)i;
+    return -1;
 }
 
 double now_seconds(void)

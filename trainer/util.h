@@ -12,6 +12,10 @@ enum {
     EXIT_STOPPED = 75, /* stopped by a signal after a checkpoint: resume to go on */
 };
 
+/* The index of the first NaN or infinity in v, or -1 (one vectorized pass
+ * when there is none). */
+long first_nonfinite(const float *v, size_t n);
+
 /* calloc that ends the job with a line naming what was being allocated. */
 void *xcalloc(size_t n, size_t size, const char *what);
 double now_seconds(void);
