@@ -56,7 +56,8 @@ static uint64_t config_sum(const ckpt_kv *cfg, int n)
     ckpt_kv *sorted = malloc((size_t)n * sizeof *sorted + 1);
     if (!sorted)
         return 0;
-    memcpy(sorted, cfg, (size_t)n * sizeof *sorted);
+    if (n > 0)
+        memcpy(sorted, cfg, (size_t)n * sizeof *sorted);
     qsort(sorted, (size_t)n, sizeof *sorted, by_key);
     uint64_t h = fnv1a64("", 0);
     for (int i = 0; i < n; i++) {

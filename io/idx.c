@@ -61,14 +61,27 @@ int idx_read(const char *path, idx_array *out)
         fprintf(stderr, "trainer: %s: IDX array of %zu bytes is too large\n", path, out->count);
         goto fail;
     }
-    out->data = malloc(out->count);
-    if (!out->data) {
-        fprintf(stderr, "trainer: %s: out of memory for %zu bytes\n", path, out->count);
-        goto fail;
-    }
-    if (read_exact(f, out->data, out->count) != 0) {
-        fprintf(stderr, "trainer: %s: truncated: expected %zu bytes of data\n", path, out->count);
-        goto fail;
+    /* grown as the bytes arrive: a header that promises more than the file
+     * holds costs no more memory than the file */
+    for (size_t have = 0, cap = 0; have < out->count;) {
+        size_t want = out->count - have < (1u << 24) ? out->count - have : (1u << 24);
+        if (have + want > cap) {
+            size_t grown = cap ? 2 * cap : (1u << 24);
+            grown = grown < out->count ? grown : out->count;
+            uint8_t *p = realloc(out->data, grown);
+            if (!p) {
+                fprintf(stderr, "trainer: %s: out of memory for %zu bytes\n", path, grown);
+                goto fail;
+            }
+            out->data = p;
+            cap = grown;
+        }
+        if (read_exact(f, out->data + have, want) != 0) {
+            fprintf(stderr, "trainer: %s: truncated: expected %zu bytes of data\n", path,
+                    out->count);
+            goto fail;
+        }
+        have += want;
     }
     gzclose(f);
     return 0;
