@@ -21,7 +21,7 @@ for target in config args idx shard checkpoint; do
     [ -n "${FUZZ_RUNS:-}" ] && limit=(-runs="$FUZZ_RUNS")
     log=build-fuzz/fuzz_$target.log
     start=$SECONDS
-    build-fuzz/tests/fuzz/fuzz_$target "$work" "${limit[@]}" -rss_limit_mb=2048 -timeout=20 -close_fd_mask=2 \
+    build-fuzz/tests/fuzz/fuzz_$target "$work" "${limit[@]}" -rss_limit_mb=2048 -timeout=20 -close_fd_mask=3 \
         -artifact_prefix=build-fuzz/crashes/$target- -print_final_stats=1 >"$log" 2>&1
     status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -1,16 +1,19 @@
-/* The configuration, the schedule and the model registry, without MPI:
- * the learning-rate schedule, the total-steps arithmetic, option
- * precedence (defaults < file < checkpoint < flags), option ownership,
- * and a model registered from outside the program (tests/toy_model.c). */
+/* The configuration, the schedule, the model registry and the stop
+ * signals, without MPI: the learning-rate schedule, the total-steps
+ * arithmetic, option precedence (defaults < file < checkpoint < flags),
+ * option ownership, a model registered from outside the program
+ * (tests/toy_model.c), and the signal handlers. */
 #include "trainer/config.h"
 #include "trainer/model.h"
 #include "trainer/schedule.h"
+#include "trainer/signals.h"
 #include "tests/toy_model.h"
 
 #include "tests/suite.h"
 
 #include <check.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +244,31 @@ START_TEST(registry)
 }
 END_TEST
 
+/* A stop request is seen, is forgotten by the next run's install, and the
+ * handlers restart interrupted calls. */
+START_TEST(stop_signals)
+{
+    signals_install();
+    ck_assert_int_eq(stop_requested(), 0);
+    raise(SIGUSR1);
+    ck_assert_int_eq(stop_requested(), SIGUSR1);
+    signals_install(); /* the next run in this process */
+    ck_assert_int_eq(stop_requested(), 0);
+    raise(SIGTERM);
+    ck_assert_int_eq(stop_requested(), SIGTERM);
+    const int sigs[3] = {SIGTERM, SIGUSR1, SIGINT};
+    for (int i = 0; i < 3; i++) {
+        struct sigaction sa;
+        ck_assert_int_eq(sigaction(sigs[i], NULL, &sa), 0);
+        ck_assert_msg(sa.sa_flags & SA_RESTART, "signal %d without SA_RESTART", sigs[i]);
+    }
+    signals_ignore_file_limit();
+    struct sigaction sa;
+    ck_assert_int_eq(sigaction(SIGXFSZ, NULL, &sa), 0);
+    ck_assert_ptr_eq((void *)sa.sa_handler, (void *)SIG_IGN);
+}
+END_TEST
+
 int main(void)
 {
     if (model_register(&toy_model) != 0)
@@ -254,6 +282,7 @@ int main(void)
     tcase_add_test(tc, ownership);
     tcase_add_test(tc, config_list_has_the_models_options);
     tcase_add_test(tc, registry);
+    tcase_add_test(tc, stop_signals);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

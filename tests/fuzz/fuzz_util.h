@@ -1,7 +1,8 @@
 /* Shared by the fuzz targets: a scratch file per process in /dev/shm (tmpfs:
  * the readers under test take paths), and the input taken a field at a
- * time. tests/fuzz.sh runs them with -close_fd_mask=2: every rejected input
- * prints its one line, which libFuzzer's own output would drown in. */
+ * time. tests/fuzz.sh runs them with -close_fd_mask=3: every rejected input
+ * prints its one line (and --help its text), which would drown libFuzzer's
+ * own output. */
 #ifndef TRAINER_FUZZ_UTIL_H
 #define TRAINER_FUZZ_UTIL_H
 
