@@ -5,6 +5,7 @@
  * The forward passes run in float, so h = 1e-3 and the tolerances are set
  * for float rounding (about 1e-7 relative in f, amplified by 1 / 2h). */
 #include "trainer/models/gpt.h"
+#include "trainer/models/lstm.h"
 #include "trainer/models/vae.h"
 #include "trainer/nn/activation.h"
 #include "trainer/nn/attention.h"
@@ -12,6 +13,7 @@
 #include "trainer/nn/embedding.h"
 #include "trainer/nn/layernorm.h"
 #include "trainer/nn/linear.h"
+#include "trainer/nn/lstm.h"
 #include "trainer/philox.h"
 #include "trainer/tasks/text.h"
 
@@ -65,6 +67,24 @@ static void check_fd(float *p, const float *grad, size_t n, double (*f)(void), c
         p[i] = keep;
         assert_close(grad[i], (fp - fm) / (2.0 * H), what, i);
     }
+}
+
+/* How many entries of grad miss the finite difference: for checks that must
+ * fail (a planted fault). */
+static int count_fd_misses(float *p, const float *grad, size_t n, double (*f)(void))
+{
+    int misses = 0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = p[i];
+        p[i] = keep + H;
+        double fp = f();
+        p[i] = keep - H;
+        double fm = f();
+        p[i] = keep;
+        double numeric = (fp - fm) / (2.0 * H);
+        misses += fabs(grad[i] - numeric) > ATOL + RTOL * fabs(numeric);
+    }
+    return misses;
 }
 
 START_TEST(linear_layer)
@@ -487,6 +507,152 @@ START_TEST(backward_adds)
 }
 END_TEST
 
+/* One LSTM layer: f = sum(r * h) over every step's output, so that the
+ * gradient flows through the whole recurrence (T steps). */
+enum { LB = 2, LT = 4, LI = 3, LH = 5 };
+static float sx[LB * LT * LI], swih[4 * LH * LI], swhh[4 * LH * LH], sbias[4 * LH],
+    sr2[LB * LT * LH];
+static int use_fault;
+
+void faulty_lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x,
+                               const float *Wih, const float *Whh, const float *bias, int B, int T,
+                               int In, int Hd);
+void faulty_lstm_layer_backward(float *dx, float *dWih, float *dWhh, float *dbias, float *dh,
+                                float *dgates, float *hprev, float *dc, const float *x,
+                                const float *h, const float *c, const float *tc,
+                                const float *gates, const float *Wih, const float *Whh, int B,
+                                int T, int In, int Hd);
+
+static double lstm_layer_f(void)
+{
+    float h[LB * LT * LH], c[LB * LT * LH], tc[LB * LT * LH], g[LB * LT * 4 * LH];
+    lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, LT, LI, LH);
+    double f = 0;
+    for (int i = 0; i < LB * LT * LH; i++)
+        f += (double)sr2[i] * h[i];
+    return f;
+}
+
+/* The analytic gradient of lstm_layer_f, by the true or the faulty layer. */
+static void lstm_layer_grads(float *dx, float *dwih, float *dwhh, float *dbias)
+{
+    float h[LB * LT * LH], c[LB * LT * LH], tc[LB * LT * LH], g[LB * LT * 4 * LH];
+    float dh[LB * LT * LH], dg[LB * LT * 4 * LH], hprev[LB * LT * LH], dc[LB * LH];
+    memcpy(dh, sr2, sizeof dh);
+    if (use_fault) {
+        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, LT, LI, LH);
+        faulty_lstm_layer_backward(dx, dwih, dwhh, dbias, dh, dg, hprev, dc, sx, h, c, tc, g, swih,
+                                   swhh, LB, LT, LI, LH);
+    } else {
+        lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, LT, LI, LH);
+        lstm_layer_backward(dx, dwih, dwhh, dbias, dh, dg, hprev, dc, sx, h, c, tc, g, swih, swhh,
+                            LB, LT, LI, LH);
+    }
+}
+
+START_TEST(lstm_layer)
+{
+    randu(sx, sizeof sx / sizeof *sx, 30, -1, 1);
+    randu(swih, sizeof swih / sizeof *swih, 31, -0.8f, 0.8f);
+    randu(swhh, sizeof swhh / sizeof *swhh, 32, -0.8f, 0.8f);
+    randu(sbias, sizeof sbias / sizeof *sbias, 33, -0.5f, 0.5f);
+    randu(sr2, sizeof sr2 / sizeof *sr2, 34, -4, 4);
+    float dx[LB * LT * LI] = {0}, dwih[4 * LH * LI] = {0}, dwhh[4 * LH * LH] = {0},
+          dbias[4 * LH] = {0};
+    use_fault = 0;
+    lstm_layer_grads(dx, dwih, dwhh, dbias);
+    check_fd(sx, dx, sizeof sx / sizeof *sx, lstm_layer_f, "lstm dx");
+    check_fd(swih, dwih, sizeof swih / sizeof *swih, lstm_layer_f, "lstm dWih");
+    check_fd(swhh, dwhh, sizeof swhh / sizeof *swhh, lstm_layer_f, "lstm dWhh");
+    check_fd(sbias, dbias, sizeof sbias / sizeof *sbias, lstm_layer_f, "lstm dbias");
+    /* the same checks on a layer whose forget-gate gradient is 10% off: the
+     * forget gate's rows of every weight are caught, the other gates' not */
+    float fx[LB * LT * LI] = {0}, fwih[4 * LH * LI] = {0}, fwhh[4 * LH * LH] = {0},
+          fbias[4 * LH] = {0};
+    use_fault = 1;
+    lstm_layer_grads(fx, fwih, fwhh, fbias);
+    use_fault = 0;
+    int in_f = count_fd_misses(sbias + LH, fbias + LH, LH, lstm_layer_f);
+    int in_i = count_fd_misses(sbias, fbias, LH, lstm_layer_f);
+    int in_w = count_fd_misses(swhh + LH * LH, fwhh + LH * LH, LH * LH, lstm_layer_f);
+    ck_assert_msg(in_f >= LH - 1 && in_w > 0 && in_i == 0,
+                  "planted forget-gate fault: %d of %d forget biases, %d forget Whh entries, %d "
+                  "input biases caught",
+                  in_f, LH, in_w, in_i);
+}
+END_TEST
+
+/* The whole LSTM model: two layers with dropout between them (fixed masks),
+ * untied output layer, softmax cross-entropy, several steps. */
+enum { MV = 11, ME = 4, MH = 5, ML = 2, MB = 2, MT = 4 };
+static lstm lm;
+static float *lparams;
+static int32_t ltok[MB * MT], ltgt[MB * MT];
+static const uint32_t lnoise[3] = {3, 7, 11};
+
+static double lstm_model_f(void)
+{
+    double loss[MB];
+    lstm_forward(&lm, lparams, ltok, ltgt, MB, MT, lnoise, loss);
+    return (loss[0] + loss[1]) / (MB * MT);
+}
+
+START_TEST(lstm_whole_model)
+{
+    ck_assert_int_eq(lstm_build(&lm, MV, MT, ME, MH, ML, 0.25f, MB), 0);
+    const size_t P = lm.base.params.total;
+    lparams = calloc(P, sizeof(float));
+    float *grad = calloc(P, sizeof(float));
+    lstm_init(&lm, lparams, 5);
+    for (size_t i = 0; i < P; i++) /* more signal than at init */
+        lparams[i] *= 2.0f;
+    for (int i = 0; i < MB * MT; i++) {
+        ltok[i] = (i * 7 + 3) % MV;
+        ltgt[i] = (i * 5 + 1) % MV;
+    }
+    double loss[MB];
+    lstm_forward(&lm, lparams, ltok, ltgt, MB, MT, lnoise, loss);
+    lstm_backward(&lm, lparams, grad, ltok, ltgt, MB, MT, 1.0f / (MB * MT));
+    int dropped = 0;
+    for (int i = 0; i < MB * MT * MH; i++)
+        dropped += lm.mask[1][i] == 0.0f;
+    ck_assert_int_gt(dropped, 0); /* the dropout is really there */
+    for (int t = 0; t < lm.base.params.n; t++) {
+        const param_view *v = &lm.base.params.v[t];
+        check_fd(lparams + v->offset, grad + v->offset, v->numel, lstm_model_f, v->name);
+    }
+    free(grad);
+    free(lparams);
+    lstm_free(&lm);
+}
+END_TEST
+
+/* Generation carries the state: the scores after pushing tokens one by one
+ * equal the training forward's at every position. */
+START_TEST(lstm_generation_state)
+{
+    lstm g;
+    ck_assert_int_eq(lstm_build(&g, MV, 8, ME, MH, ML, 0.0f, 1), 0);
+    float *p = calloc(g.base.params.total, sizeof(float));
+    lstm_init(&g, p, 9);
+    int32_t tok[8] = {1, 4, 4, 9, 0, 10, 3, 2};
+    lstm_forward(&g, p, tok, NULL, 1, 8, NULL, NULL);
+    float *logits = malloc(sizeof(float) * 8 * MV);
+    memcpy(logits, g.logits, sizeof(float) * 8 * MV);
+    lstm_model.gen_reset(&g.base);
+    for (int t = 0; t < 8; t++) {
+        lstm_model.gen_push(&g.base, p, tok[t]);
+        const float *s = lstm_model.gen_logits(&g.base, p);
+        for (int v = 0; v < MV; v++)
+            ck_assert_msg(fabsf(s[v] - logits[t * MV + v]) < 1e-5f, "position %d token %d: %g vs %g",
+                          t, v, s[v], logits[t * MV + v]);
+    }
+    free(logits);
+    free(p);
+    lstm_free(&g);
+}
+END_TEST
+
 /* A configuration built the way the program builds it: defaults, then
  * these settings. */
 static void build_config(config *c, const char *const (*kv)[2], int n)
@@ -569,6 +735,9 @@ int main(void)
     tcase_add_test(tc, gpt_is_causal);
     tcase_add_test(tc, gpt_sampling_is_deterministic);
     tcase_add_test(tc, backward_adds);
+    tcase_add_test(tc, lstm_layer);
+    tcase_add_test(tc, lstm_whole_model);
+    tcase_add_test(tc, lstm_generation_state);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -20,7 +20,7 @@ static const char *data_dir(void)
 }
 
 /* the tests below run the VAE, then a tiny GPT, then the test-only model */
-enum { VAE, GPT, TOY };
+enum { VAE, GPT, TOY, LSTM };
 static int mode;
 
 /* extra: "auto" resumes; a number stops there (--stop-at). */
@@ -29,16 +29,22 @@ static int train(train_stats *st, const char *run_dir, const char *steps, const 
     char *argv[48];
     int argc = 0;
     argv[argc++] = "train";
-    if (mode == GPT) {
+    if (mode == GPT || mode == LSTM) {
         const char *d = getenv("TRAINER_TEST_TEXT");
         ck_assert_msg(d != NULL, "TRAINER_TEST_TEXT is not set");
-        char *gpt_args[] = {"--model", "gpt", "--data", (char *)d, "--layers", "2", "--dim", "32",
-                            "--heads", "2", "--ctx", "32", "--batch", "16", "--lr", "3e-3",
-                            "--warmup", "5", "--val-windows", "32", "--eval-every", "0",
-                            "--run-dir", (char *)run_dir, "--steps", (char *)steps,
-                            "--log-every", "5", "--dropout", "0.1", "--micro-steps", "2"};
-        for (size_t i = 0; i < sizeof gpt_args / sizeof *gpt_args; i++)
-            argv[argc++] = gpt_args[i];
+        char *lm_args[] = {"--data", (char *)d, "--layers", "2", "--dim", "32", "--ctx", "32",
+                           "--batch", "16", "--lr", "3e-3", "--warmup", "5", "--val-windows", "32",
+                           "--eval-every", "0", "--run-dir", (char *)run_dir, "--steps",
+                           (char *)steps, "--log-every", "5", "--dropout", "0.1",
+                           "--micro-steps", "2"};
+        char *gpt_args[] = {"--model", "gpt", "--heads", "2"};
+        char *lstm_args[] = {"--model", "lstm", "--embed", "16", "--lr", "1e-2"};
+        for (size_t i = 0; i < sizeof lm_args / sizeof *lm_args; i++)
+            argv[argc++] = lm_args[i];
+        char **own = mode == GPT ? gpt_args : lstm_args;
+        int nown = mode == GPT ? 4 : 6;
+        for (int i = 0; i < nown; i++)
+            argv[argc++] = own[i];
         if (extra) {
             argv[argc++] = strcmp(extra, "auto") ? "--stop-at" : "--resume";
             argv[argc++] = (char *)extra;
@@ -80,7 +86,7 @@ static char runs[512];
 static const char *run_path(const char *name)
 {
     static char buf[600];
-    static const char *const names[] = {"vae", "gpt", "toy"};
+    static const char *const names[] = {"vae", "gpt", "toy", "lstm"};
     snprintf(buf, sizeof buf, "%s/np%d-%s-%s", runs, comm_size(), names[mode], name);
     return buf;
 }
@@ -114,7 +120,7 @@ START_TEST(resume_is_bit_exact)
                   "20 straight %016llx, 10 + 10 resumed %016llx", straight.params_fnv1a64,
                   resumed.params_fnv1a64);
     /* for tests/mpi.sh, which compares them across -np */
-    static const char *const names[] = {"vae", "gpt", "toy"};
+    static const char *const names[] = {"vae", "gpt", "toy", "lstm"};
     if (comm_rank() == 0)
         printf("%s 20-step fnv1a64: %llu\n", names[mode], straight.params_fnv1a64);
 }
@@ -166,9 +172,10 @@ int main(int argc, char **argv)
     Suite *s = suite_create(comm_size() == 1 ? "train -np 1" : "train -np 2+");
     TCase *tc = tcase_create("training");
     /* loop index 0: the VAE with 2 micro-steps; 1: a tiny GPT with dropout
-     * and 2 micro-steps; 2: a model registered by this program */
-    tcase_add_loop_test(tc, thirty_steps_lower_the_loss, VAE, TOY + 1);
-    tcase_add_loop_test(tc, resume_is_bit_exact, VAE, TOY + 1);
+     * and 2 micro-steps; 2: a model registered by this program; 3: a tiny
+     * LSTM with dropout and 2 micro-steps */
+    tcase_add_loop_test(tc, thirty_steps_lower_the_loss, VAE, LSTM + 1);
+    tcase_add_loop_test(tc, resume_is_bit_exact, VAE, LSTM + 1);
     tcase_add_test(tc, nonfinite_gradient);
     suite_add_tcase(s, tc);
     int status = run_mpi_suite(s);

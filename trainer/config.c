@@ -270,16 +270,27 @@ static int set_overrides(config *c, const char *const (*d)[2], int n, int loud)
     return 0;
 }
 
-/* Why key is not an option of this run's model: whose it is. */
+/* Why key is not an option of this run's model: whose it is (every model
+ * that has it, or the task that does). */
 static void explain_owner(const config *c, const char *key)
 {
+    char owners[256] = "";
+    int n = 0;
     for (int i = 0; i < model_count(); i++) {
         const model_type *t = model_at(i);
         if (opt_find(&t->opts, key)) {
-            fprintf(stderr, "trainer: --%s is an option of the %s model, not of %s\n", key,
-                    t->name, c->mt->name);
-            return;
+            snprintf(owners + strlen(owners), sizeof owners - strlen(owners), "%s%s",
+                     n ? " and " : "", t->name);
+            n++;
         }
+    }
+    if (n) {
+        fprintf(stderr, "trainer: --%s is an option of the %s model%s, not of %s\n", key, owners,
+                n > 1 ? "s" : "", c->mt->name);
+        return;
+    }
+    for (int i = 0; i < model_count(); i++) {
+        const model_type *t = model_at(i);
         if (opt_find(&t->task->opts, key)) {
             fprintf(stderr, "trainer: --%s is an option of the %s task (models like %s), not of %s\n",
                     key, t->task->name, t->name, c->mt->name);

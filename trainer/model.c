@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include "models/gpt.h"
+#include "models/lstm.h"
 #include "models/vae.h"
 
 #include <stdio.h>
@@ -10,6 +11,7 @@
 static const model_type *const BUILT_IN[] = {
     &vae_model,
     &gpt_model,
+    &lstm_model,
 };
 
 #define MAX_MODELS 32

@@ -1,6 +1,7 @@
 #include "embedding.h"
 
 #include <stddef.h>
+#include <string.h>
 
 void embedding_forward(float *out, const int32_t *tokens, const float *wte, const float *wpe,
                        int B, int T, int C)
@@ -26,4 +27,20 @@ void embedding_backward(float *dwte, float *dwpe, const float *dout, const int32
                 pe[i] += d[i];
             }
         }
+}
+
+void lookup_forward(float *out, const int32_t *tokens, const float *wte, int N, int C)
+{
+    for (int n = 0; n < N; n++)
+        memcpy(out + (size_t)n * C, wte + (size_t)tokens[n] * C, (size_t)C * sizeof(float));
+}
+
+void lookup_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C)
+{
+    for (int n = 0; n < N; n++) {
+        const float *d = dout + (size_t)n * C;
+        float *te = dwte + (size_t)tokens[n] * C;
+        for (int i = 0; i < C; i++)
+            te[i] += d[i];
+    }
 }

@@ -11,4 +11,8 @@ void embedding_forward(float *out, const int32_t *tokens, const float *wte, cons
 void embedding_backward(float *dwte, float *dwpe, const float *dout, const int32_t *tokens, int B,
                         int T, int C);
 
+/* Token embedding alone: out[n] = wte[tokens[n]] for N rows. */
+void lookup_forward(float *out, const int32_t *tokens, const float *wte, int N, int C);
+void lookup_backward(float *dwte, const float *dout, const int32_t *tokens, int N, int C);
+
 #endif

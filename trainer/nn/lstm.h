@@ -1,0 +1,31 @@
+/* One LSTM layer over B sequences of T steps (rows b * T + t), input width
+ * In, hidden width H; the state starts at zero for every sequence.
+ *   gates = x . Wih^T + bias + h[t-1] . Whh^T, four blocks of H in the
+ *           order i, f, g, o (input, forget, cell candidate, output);
+ *   i, f, o = sigmoid, g = tanh; c[t] = f c[t-1] + i g; h[t] = o tanh(c[t]).
+ * The input projection of the whole window is one sgemm, and each step's
+ * recurrent product takes all four gates in one sgemm.
+ *   x [B*T, In], Wih [4H, In], Whh [4H, H], bias [4H];
+ *   gates [B*T, 4H] (after their nonlinearities), c, tc = tanh(c), h
+ *   [B*T, H]: kept for the backward pass. */
+#ifndef TRAINER_NN_LSTM_H
+#define TRAINER_NN_LSTM_H
+
+void lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x, const float *Wih,
+                  const float *Whh, const float *bias, int B, int T, int In, int H);
+
+/* Full backpropagation through time over the window. dh [B*T, H] holds the
+ * gradient of the loss with respect to h from above and is used as scratch;
+ * dgates [B*T, 4H], hprev [B*T, H] and dc [B, H] are scratch. Adds into dx
+ * (if not NULL), dWih, dWhh and dbias. */
+void lstm_layer_backward(float *dx, float *dWih, float *dWhh, float *dbias, float *dh, float *dgates,
+                   float *hprev, float *dc, const float *x, const float *h, const float *c,
+                   const float *tc, const float *gates, const float *Wih, const float *Whh, int B,
+                   int T, int In, int H);
+
+/* One step for one sequence, for generation: c and h [H] are updated in
+ * place; gates [4H] is scratch. */
+void lstm_layer_step(float *h, float *c, float *gates, const float *x, const float *Wih,
+               const float *Whh, const float *bias, int In, int H);
+
+#endif
