@@ -139,6 +139,29 @@ static size_t tensor_numel(const ckpt_tensor *t)
     return n;
 }
 
+static int write_vocab(hid_t file, const char *tmp, const ckpt_meta *meta)
+{
+    hsize_t n = meta->vocab_bytes;
+    hid_t sp = H5Screate_simple(1, &n, NULL), ds = -1;
+    H5TRY(sp, tmp, "cannot create dataspace");
+    ds = H5Dcreate2(file, "vocab", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5TRY(ds, tmp, "cannot create /vocab");
+    H5TRY(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, meta->vocab), tmp,
+          "cannot write /vocab");
+    uint64_t sum = fnv1a64(meta->vocab, meta->vocab_bytes);
+    H5TRY(h5_attr_write_num(file, "vocab_fnv1a64", H5T_STD_U64LE, H5T_NATIVE_UINT64, &sum), tmp,
+          "cannot write attribute");
+    H5Dclose(ds);
+    H5Sclose(sp);
+    return 0;
+fail:
+    if (ds >= 0)
+        H5Dclose(ds);
+    if (sp >= 0)
+        H5Sclose(sp);
+    return -1;
+}
+
 /* The root attributes, /config and every checksum. */
 static int write_attributes(hid_t file, const char *tmp, ckpt_meta *meta, const ckpt_kv *cfg,
                             int ncfg, const char *const *groups, float *const *bufs, int ngroups,
@@ -179,6 +202,8 @@ static int write_attributes(hid_t file, const char *tmp, ckpt_meta *meta, const 
     if (meta->nexps > 0)
         H5TRY(h5_attr_write_i32s(file, "reduce_exponents", meta->exps, meta->nexps), tmp,
               "cannot write attribute");
+    if (meta->vocab && write_vocab(file, tmp, meta) != 0)
+        goto fail;
     cg = H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5TRY(cg, tmp, "cannot create group config");
     for (int i = 0; i < ncfg; i++)
@@ -584,6 +609,43 @@ int checkpoint_read_tensors(const char *path, const ckpt_meta *meta, const ckpt_
         }
     if (rc == 0)
         rc = verify_groups(file, path, meta, groups, bufs, ngroups, nparams);
+    H5Fclose(file);
+    return rc;
+}
+
+int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes)
+{
+    *buf = NULL;
+    *bytes = 0;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0) {
+        fprintf(stderr, "trainer: %s: not a readable HDF5 file\n", path);
+        return -1;
+    }
+    int rc = 0;
+    if (H5Lexists(file, "vocab", H5P_DEFAULT) > 0) {
+        rc = -1;
+        hid_t ds = H5Dopen2(file, "vocab", H5P_DEFAULT);
+        hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+        hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+        uint64_t stored = 0;
+        if (n > 0 && (*buf = malloc((size_t)n)) &&
+            H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf) >= 0 &&
+            h5_attr_read_num(file, "vocab_fnv1a64", H5T_NATIVE_UINT64, &stored) == 0 &&
+            fnv1a64(*buf, (size_t)n) == stored) {
+            *bytes = (size_t)n;
+            rc = 0;
+        } else {
+            fprintf(stderr, "trainer: %s: /vocab is unreadable or its checksum does not match: "
+                            "damaged checkpoint\n", path);
+            free(*buf);
+            *buf = NULL;
+        }
+        if (sp >= 0)
+            H5Sclose(sp);
+        if (ds >= 0)
+            H5Dclose(ds);
+    }
     H5Fclose(file);
     return rc;
 }

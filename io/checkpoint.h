@@ -11,6 +11,8 @@
  *   /config      one string attribute per configuration key
  *   /GROUP/NAME  one float32 dataset per tensor and group, e.g.
  *                /params/enc.fc1.weight, /adam_m/enc.fc1.weight
+ *   /vocab       word-token runs: the vocabulary (uint8, NUL-ended strings),
+ *                with vocab_fnv1a64
  *
  * Nothing non-finite is written: a buffer with a NaN or an infinity is
  * refused before the file is created. A reader checks every checksum, every
@@ -53,6 +55,8 @@ typedef struct {
     uint64_t params_fnv1a64; /* filled in by checkpoint_write */
     int nexps;               /* the exact reduction's scale exponents (0: none) */
     int32_t exps[CKPT_MAX_TENSORS];
+    const uint8_t *vocab;    /* written as /vocab when not NULL (word tokens) */
+    size_t vocab_bytes;
 } ckpt_meta;
 
 uint64_t fnv1a64(const void *data, size_t bytes);
@@ -72,5 +76,9 @@ int checkpoint_read_meta(const char *path, ckpt_meta *meta, ckpt_kv **cfg, int *
  * "params"). */
 int checkpoint_read_tensors(const char *path, const ckpt_meta *meta, const ckpt_tensor *t,
                             int nt, const char *const *groups, float *const *bufs, int ngroups);
+
+/* The /vocab blob: *buf NULL and 0 returned when the checkpoint has none;
+ * -1 after a line when it is damaged (checksum). *buf is malloc'ed. */
+int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes);
 
 #endif

@@ -32,14 +32,16 @@ int shard_read_count(const char *path)
     return (int)count;
 }
 
-/* Creates a chunked, deflated uint8 dataset and writes it. Modification times
- * are not stored, so the same input gives byte-identical files. */
-static int write_u8(hid_t file, const char *name, int rank, const hsize_t *dims,
-                    const uint8_t *data)
+/* Creates a chunked, deflated dataset of unsigned integers of `width` bytes
+ * and writes it. Modification times are not stored, so the same input
+ * gives byte-identical files. */
+static int write_uint(hid_t file, const char *name, int rank, const hsize_t *dims,
+                      const void *data, int width)
 {
     hsize_t chunk[3];
     hsize_t rows_per_chunk = rank == 1 ? 65536 : 1024;
     chunk[0] = dims[0] < rows_per_chunk ? dims[0] : rows_per_chunk;
+    chunk[0] = chunk[0] ? chunk[0] : 1;
     for (int d = 1; d < rank; d++)
         chunk[d] = dims[d];
     hid_t sp = H5Screate_simple(rank, dims, NULL);
@@ -51,8 +53,10 @@ static int write_u8(hid_t file, const char *name, int rank, const hsize_t *dims,
     if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_deflate(dcpl, 4) < 0 ||
         H5Pset_obj_track_times(dcpl, 0) < 0)
         goto out;
-    ds = H5Dcreate2(file, name, H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    if (ds < 0 || H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    ds = H5Dcreate2(file, name, width == 2 ? H5T_STD_U16LE : H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl,
+                    H5P_DEFAULT);
+    if (ds < 0 || H5Dwrite(ds, width == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_UINT8, H5S_ALL,
+                           H5S_ALL, H5P_DEFAULT, data) < 0)
         goto out;
     rc = 0;
 out:
@@ -63,6 +67,12 @@ out:
     if (sp >= 0)
         H5Sclose(sp);
     return rc;
+}
+
+static int write_u8(hid_t file, const char *name, int rank, const hsize_t *dims,
+                    const uint8_t *data)
+{
+    return write_uint(file, name, rank, dims, data, 1);
 }
 
 int shard_write(const char *path, const shard *s, const char *source, const char *split)
@@ -87,8 +97,14 @@ int shard_write(const char *path, const shard *s, const char *source, const char
         H5TRY(write_u8(file, "images", 3, dims, s->data), path, "cannot write images");
         H5TRY(write_u8(file, "labels", 1, dims, s->labels), path, "cannot write labels");
     } else {
-        hsize_t dims[1] = {s->n};
-        H5TRY(write_u8(file, "tokens", 1, dims, s->data), path, "cannot write tokens");
+        hsize_t dims[1] = {s->n}, vdims[1] = {s->vocab_bytes};
+        H5TRY(write_uint(file, "tokens", 1, dims, s->data, s->width == 2 ? 2 : 1), path,
+              "cannot write tokens");
+        if (s->unit_bytes)
+            H5TRY(write_u8(file, "token_bytes", 1, dims, s->unit_bytes), path,
+                  "cannot write token_bytes");
+        if (s->vocab)
+            H5TRY(write_u8(file, "vocab", 1, vdims, s->vocab), path, "cannot write vocab");
     }
     H5TRY(H5Fclose(file), path, "cannot close file");
     H5Pclose(fcpl);
@@ -114,9 +130,11 @@ static void type_name(hid_t t, char *buf, size_t size)
     }
 }
 
-/* Opens dataset name, checks that it is uint8 of the given rank, and reads
- * its shape into dims. */
-static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, hsize_t *dims)
+/* Opens dataset name, checks that it is an unsigned integer of 1 byte (or
+ * up to max_width bytes: *width receives it) and of the given rank, and
+ * reads its shape into dims. */
+static hid_t open_uint(hid_t file, const char *path, const char *name, int rank, hsize_t *dims,
+                       int max_width, int *width)
 {
     if (H5Lexists(file, name, H5P_DEFAULT) <= 0) {
         fprintf(stderr, "trainer: %s: no dataset \"%s\"\n", path, name);
@@ -129,13 +147,17 @@ static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, h
     }
     hid_t t = H5Dget_type(ds), sp = H5Dget_space(ds);
     int ok = t >= 0 && sp >= 0;
-    if (ok && (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) != 1 ||
+    if (ok && (H5Tget_class(t) != H5T_INTEGER || H5Tget_size(t) > (size_t)max_width ||
+               H5Tget_size(t) == 0 || (H5Tget_size(t) & (H5Tget_size(t) - 1)) ||
                H5Tget_sign(t) != H5T_SGN_NONE)) {
         char tn[32];
         type_name(t, tn, sizeof tn);
-        fprintf(stderr, "trainer: %s: dataset \"%s\" is %s, expected uint8\n", path, name, tn);
+        fprintf(stderr, "trainer: %s: dataset \"%s\" is %s, expected uint8%s\n", path, name, tn,
+                max_width > 1 ? " or uint16" : "");
         ok = 0;
     }
+    if (ok && width)
+        *width = (int)H5Tget_size(t);
     if (ok && H5Sget_simple_extent_ndims(sp) != rank) {
         fprintf(stderr, "trainer: %s: dataset \"%s\" has %d dimensions, expected %d\n", path,
                 name, H5Sget_simple_extent_ndims(sp), rank);
@@ -154,14 +176,72 @@ static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, h
     return ds;
 }
 
-static int read_u8(hid_t ds, const char *path, const char *name, uint8_t *buf)
+static hid_t open_u8(hid_t file, const char *path, const char *name, int rank, hsize_t *dims)
 {
-    if (H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) < 0) {
+    return open_uint(file, path, name, rank, dims, 1, NULL);
+}
+
+static int read_uint(hid_t ds, const char *path, const char *name, void *buf, int width)
+{
+    if (H5Dread(ds, width == 2 ? H5T_NATIVE_UINT16 : H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL,
+                H5P_DEFAULT, buf) < 0) {
         fprintf(stderr, "trainer: %s: cannot read dataset \"%s\" (truncated or corrupt file?)\n",
                 path, name);
         return -1;
     }
     return 0;
+}
+
+/* An optional uint8 dataset, whole: 0 (and *buf NULL) when absent, -1
+ * after a line when present but wrong. want: its length, or 0 for any. */
+static int read_optional_u8(hid_t file, const char *path, const char *name, size_t want,
+                            uint8_t **buf, size_t *len)
+{
+    *buf = NULL;
+    if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
+        return 0;
+    hsize_t d[1];
+    hid_t ds = open_u8(file, path, name, 1, d);
+    if (ds < 0)
+        return -1;
+    int rc = -1;
+    if (want && d[0] != want) {
+        fprintf(stderr, "trainer: %s: dataset \"%s\" has %llu values, expected %zu\n", path, name,
+                (unsigned long long)d[0], want);
+    } else if (!(*buf = malloc(d[0] + 1))) {
+        fprintf(stderr, "trainer: %s: out of memory\n", path);
+    } else if (read_uint(ds, path, name, *buf, 1) == 0) {
+        *len = d[0];
+        rc = 0;
+    }
+    H5Dclose(ds);
+    return rc;
+}
+
+/* /tokens (uint8 or uint16), and for word tokens /token_bytes and /vocab. */
+static int read_tokens(hid_t file, const char *path, shard *out)
+{
+    hsize_t d[1];
+    hid_t ds = open_uint(file, path, "tokens", 1, d, 2, &out->width);
+    if (ds < 0)
+        return -1;
+    out->n = d[0];
+    out->h = out->w = 1;
+    out->data = malloc(out->n * (size_t)out->width + 1);
+    int rc = -1;
+    size_t len = 0;
+    if (!out->data)
+        fprintf(stderr, "trainer: %s: out of memory\n", path);
+    else if (read_uint(ds, path, "tokens", out->data, out->width) == 0 &&
+             read_optional_u8(file, path, "token_bytes", out->n, &out->unit_bytes, &len) == 0 &&
+             read_optional_u8(file, path, "vocab", 0, &out->vocab, &out->vocab_bytes) == 0)
+        rc = 0;
+    H5Dclose(ds);
+    if (rc == 0 && out->width == 2 && (!out->vocab || !out->unit_bytes)) {
+        fprintf(stderr, "trainer: %s: uint16 tokens without /vocab and /token_bytes\n", path);
+        rc = -1;
+    }
+    return rc;
 }
 
 int shard_read(const char *path, enum shard_kind kind, int want_index, int want_count,
@@ -195,6 +275,7 @@ int shard_read(const char *path, enum shard_kind kind, int want_index, int want_
     out->shard_index = (int)index;
     out->shard_count = (int)count;
     out->first_sample = (size_t)first;
+    out->width = 1;
     if (kind == SHARD_IMAGES) {
         hsize_t d[3], dl[1];
         if ((ds = open_u8(file, path, "images", 3, d)) < 0)
@@ -215,21 +296,11 @@ int shard_read(const char *path, enum shard_kind kind, int want_index, int want_
             fprintf(stderr, "trainer: %s: out of memory\n", path);
             goto fail;
         }
-        if (read_u8(ds, path, "images", out->data) || read_u8(ls, path, "labels", out->labels))
+        if (read_uint(ds, path, "images", out->data, 1) ||
+            read_uint(ls, path, "labels", out->labels, 1))
             goto fail;
-    } else {
-        hsize_t d[1];
-        if ((ds = open_u8(file, path, "tokens", 1, d)) < 0)
-            goto fail;
-        out->n = d[0];
-        out->h = out->w = 1;
-        out->data = malloc(out->n + 1);
-        if (!out->data) {
-            fprintf(stderr, "trainer: %s: out of memory\n", path);
-            goto fail;
-        }
-        if (read_u8(ds, path, "tokens", out->data))
-            goto fail;
+    } else if (read_tokens(file, path, out) != 0) {
+        goto fail;
     }
     if (out->n == 0) {
         fprintf(stderr, "trainer: %s: shard holds no samples\n", path);
@@ -255,5 +326,7 @@ void shard_free(shard *s)
 {
     free(s->data);
     free(s->labels);
+    free(s->unit_bytes);
+    free(s->vocab);
     memset(s, 0, sizeof *s);
 }

@@ -2,9 +2,13 @@
  * lane (and so each rank) opens only its own.
  *
  * An image shard holds /images (uint8, [n, h, w]) and /labels (uint8, [n]);
- * a token shard holds /tokens (uint8, [n]). Root attributes say what the file
- * is: kind, source, split, shard_index, shard_count, sample_count,
- * first_sample. Files are named SPLIT-NNN.h5 (train-000.h5, test-003.h5). */
+ * a token shard holds /tokens ([n]: uint8 bytes, or uint16 ids of a word
+ * vocabulary), and for word tokens /token_bytes (uint8, [n]: the bytes of
+ * source text each token stands for, the spaces before it included, capped
+ * at 255) and /vocab (uint8: the token strings, each ended by a NUL, in id
+ * order). Root attributes say what the file is: kind, source, split,
+ * shard_index, shard_count, sample_count, first_sample. Files are named
+ * SPLIT-NNN.h5 (train-000.h5, test-003.h5). */
 #ifndef TRAINER_SHARDS_H
 #define TRAINER_SHARDS_H
 
@@ -19,8 +23,12 @@ typedef struct {
     size_t n;    /* images, or tokens */
     size_t h, w; /* image shape; 1 x 1 for tokens */
     size_t first_sample;
-    uint8_t *data;   /* n * h * w */
+    uint8_t *data;   /* n * h * w * width */
     uint8_t *labels; /* n, images only */
+    int width;       /* bytes per sample value: 1, or 2 for word ids (host order) */
+    uint8_t *unit_bytes; /* word tokens: n; NULL otherwise */
+    uint8_t *vocab;      /* word tokens: the NUL-ended strings; NULL otherwise */
+    size_t vocab_bytes;
 } shard;
 
 /* Switches off HDF5's own error-stack printing: our lines say what failed. */

@@ -677,7 +677,7 @@ static long sample_text(model *m, const float *p, const char *seed, const char *
     build_config(&c, kv, (int)(sizeof kv / sizeof kv[0]));
     FILE *f = fmemopen(buf, size, "w");
     ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(text_task.sample(&c, m, p, f), 0);
+    ck_assert_int_eq(text_task.sample(&c, NULL, m, p, f), 0);
     long n = ftell(f);
     fclose(f);
     config_free(&c);

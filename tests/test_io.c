@@ -2,6 +2,7 @@
 #include "io/checkpoint.h"
 #include "io/idx.h"
 #include "io/shards.h"
+#include "trainer/words.h"
 
 #include "tests/suite.h"
 
@@ -428,6 +429,115 @@ START_TEST(checkpoint_damage_is_named)
 }
 END_TEST
 
+/* The word tokenizer: words with inner apostrophes, digit runs, single
+ * marks, newlines; byte counts that add up to the text. */
+START_TEST(word_tokens)
+{
+    const char *text = "In the beginning, God's LORD\n  12 said:'tis\n";
+    const char *want[] = {"In", "the", "beginning", ",", "God's", "LORD", "\n", "12",
+                          "said", ":", "'", "tis", "\n"};
+    const size_t n = strlen(text);
+    word_span spans[32];
+    size_t k = words_split((const uint8_t *)text, n, spans);
+    ck_assert_int_eq(k, 13);
+    size_t total = 0;
+    for (size_t i = 0; i < k; i++) {
+        ck_assert_int_eq(spans[i].len, strlen(want[i]));
+        ck_assert_int_eq(memcmp(text + spans[i].start, want[i], spans[i].len), 0);
+        total += spans[i].bytes;
+    }
+    ck_assert_int_eq(total, n);
+    ck_assert_int_eq(spans[1].bytes, 4); /* " the" */
+    ck_assert_int_eq(spans[7].bytes, 4); /* "  12" */
+    /* the vocabulary: by count, then byte order; the rest is <unk> */
+    const char *corpus = "b a b c b a d";
+    word_span cs[8];
+    size_t m = words_split((const uint8_t *)corpus, strlen(corpus), cs);
+    vocab v;
+    ck_assert_int_eq(vocab_build(&v, (const uint8_t *)corpus, cs, m, 3), 0);
+    ck_assert_int_eq(v.size, 3);
+    ck_assert_str_eq(v.tok[0], "<unk>");
+    ck_assert_str_eq(v.tok[1], "b");
+    ck_assert_str_eq(v.tok[2], "a");
+    ck_assert_int_eq(words_id(&v, (const uint8_t *)"b", 1), 1);
+    ck_assert_int_eq(words_id(&v, (const uint8_t *)"c", 1), WORDS_UNKNOWN);
+    ck_assert_int_eq(words_id(&v, (const uint8_t *)"ab", 2), WORDS_UNKNOWN);
+    vocab w;
+    ck_assert_int_eq(vocab_from_blob(&w, v.blob, v.blob_bytes), 0);
+    ck_assert_int_eq(w.size, 3);
+    ck_assert_str_eq(w.tok[2], "a");
+    vocab_free(&w);
+    /* spaces between words, none before a closing mark or after a newline */
+    char out[64];
+    size_t len = words_detok(&v, -1, 1, out);
+    len += words_detok(&v, 1, 2, out + len);
+    ck_assert_int_eq(len, 3);
+    ck_assert_int_eq(memcmp(out, "b a", 3), 0);
+    vocab_free(&v);
+    capture_begin();
+    int bad = vocab_from_blob(&w, (const uint8_t *)"a\0b\0", 4);
+    capture_end();
+    ck_assert_int_eq(bad, -1);
+}
+END_TEST
+
+/* A word shard: uint16 ids, their byte counts and the vocabulary, back as
+ * they went in; and a checkpoint's vocabulary with its checksum. */
+START_TEST(word_shard_and_checkpoint_vocab)
+{
+    make_tmpdir();
+    uint16_t ids[5] = {3, 0, 65535, 1, 2};
+    uint8_t units[5] = {3, 5, 1, 255, 2};
+    const uint8_t blob[] = "<unk>\0a\0bb\0c";
+    shard s = {.kind = SHARD_TOKENS, .shard_index = 0, .shard_count = 1, .n = 5, .h = 1, .w = 1,
+               .width = 2, .data = (uint8_t *)ids, .unit_bytes = units,
+               .vocab = (uint8_t *)blob, .vocab_bytes = sizeof blob};
+    char path[300];
+    snprintf(path, sizeof path, "%s/w.h5", dir);
+    ck_assert_int_eq(shard_write(path, &s, "unit test", "train"), 0);
+    shard r;
+    ck_assert_int_eq(shard_read(path, SHARD_TOKENS, 0, 1, &r), 0);
+    ck_assert_int_eq(r.width, 2);
+    ck_assert_int_eq(r.n, 5);
+    ck_assert_int_eq(memcmp(r.data, ids, sizeof ids), 0);
+    ck_assert_int_eq(memcmp(r.unit_bytes, units, sizeof units), 0);
+    ck_assert_int_eq(r.vocab_bytes, sizeof blob);
+    ck_assert_int_eq(memcmp(r.vocab, blob, sizeof blob), 0);
+    shard_free(&r);
+
+    float p[15], m[15], v[15];
+    fill(p, 1.0f);
+    fill(m, 0.0f);
+    fill(v, 0.5f);
+    float *bufs[3] = {p, m, v};
+    ckpt_meta meta = {.model = "lstm", .program_version = "test", .step = 3, .lanes = 8,
+                      .world_size = 1, .vocab = blob, .vocab_bytes = sizeof blob};
+    snprintf(path, sizeof path, "%s/c.h5", dir);
+    ck_assert_int_eq(checkpoint_write(path, &meta, NULL, 0, tensors, 2, groups, bufs, 3), 0);
+    uint8_t *got;
+    size_t n;
+    ck_assert_int_eq(checkpoint_read_vocab(path, &got, &n), 0);
+    ck_assert_int_eq(n, sizeof blob);
+    ck_assert_int_eq(memcmp(got, blob, n), 0);
+    free(got);
+    /* damaged: one byte of the stored vocabulary changed */
+    hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t d = H5Dopen2(f, "vocab", H5P_DEFAULT);
+    uint8_t copy[sizeof blob];
+    memcpy(copy, blob, sizeof blob);
+    copy[7] = 'z';
+    H5Dwrite(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, copy);
+    H5Dclose(d);
+    H5Fclose(f);
+    capture_begin();
+    int rc = checkpoint_read_vocab(path, &got, &n);
+    const char *line = capture_end();
+    ck_assert_int_eq(rc, -1);
+    ck_assert_ptr_nonnull(strstr(line, "/vocab is unreadable or its checksum does not match"));
+    remove_tmpdir();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("io");
@@ -440,6 +550,8 @@ int main(void)
     tcase_add_test(tc, checkpoint_round_trip);
     tcase_add_test(tc, checkpoint_checksum_catches_damage);
     tcase_add_test(tc, checkpoint_damage_is_named);
+    tcase_add_test(tc, word_tokens);
+    tcase_add_test(tc, word_shard_and_checkpoint_vocab);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

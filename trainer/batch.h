@@ -34,6 +34,9 @@ typedef struct {
     rng_key *key; /* [cap] */
     int train;
     uint32_t call_stream, call_counter;
+    /* evaluation, text task: source bytes the filled rows' targets stand for,
+     * and how many targets are the unknown token */
+    double text_bytes, unknown;
 } batch;
 
 /* Room for cap rows of in values (images) or T positions (text): a zero size

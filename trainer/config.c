@@ -59,6 +59,10 @@ static const opt_spec COMMON[] = {
       "IDX folder (fashion-mnist) or a file (text)"),
     C(out, "out", OPT_STR, "data/fmnist", CMD_PREPARE, 0, 0, "folder for the shard files"),
     C(shards, "shards", OPT_INT, "8", CMD_PREPARE, 1, 4096, "train shards (and test shards)"),
+    C(tokens, "tokens", OPT_STR, "bytes", CMD_PREPARE, 0, 0,
+      "text: bytes, or words (a vocabulary of the most frequent words, the rest <unk>)"),
+    C(vocab, "vocab", OPT_INT, "10000", CMD_PREPARE, 2, 65535,
+      "text with --tokens words: vocabulary size, <unk> included"),
 };
 #undef C
 static const opt_group COMMON_GROUP = OPT_GROUP(COMMON, config);
@@ -337,7 +341,8 @@ static int check_common(const config *c, enum command cmd, int loud)
         one_of("on-nonfinite", c->on_nonfinite, "stop", "skip", loud))
         return -1;
     if (cmd == CMD_PREPARE)
-        return one_of("source", c->source, "fashion-mnist", "text", loud);
+        return one_of("source", c->source, "fashion-mnist", "text", loud) ||
+               one_of("tokens", c->tokens, "bytes", "words", loud);
     if (cmd != CMD_TRAIN)
         return 0;
     if (c->steps == 0 && c->epochs <= 0) {

@@ -55,6 +55,8 @@ typedef struct config {
     char input[CFG_PATH];
     char out[CFG_PATH];
     int shards;
+    char tokens[8];
+    int vocab;
     /* the task's and the model's own options, laid out by their tables;
      * allocated by config_build, freed by config_free */
     void *task_opts, *model_opts;

@@ -22,7 +22,7 @@ static int load(run *r, enum command cmd, int argc, char **argv, int *status)
         return -1;
     }
     run_setup_inference(r, r->task->infer_rows);
-    if (cmd == CMD_EVAL && run_load_data(r, 0) != 0)
+    if ((cmd == CMD_EVAL && run_load_data(r, 0) != 0) || run_read_vocab(r, path) != 0)
         return -1;
     if (run_build_model(r) != 0 || run_read_checkpoint(r, path, &meta) != 0)
         return -1;
@@ -36,11 +36,11 @@ int cmd_eval(int argc, char **argv)
     io_quiet_hdf5();
     int status;
     if (load(&r, CMD_EVAL, argc, argv, &status) == 0) {
-        double e = evaluate(&r);
+        eval_result e = evaluate(&r);
         char what[CFG_PATH + 64];
         snprintf(what, sizeof what, "%s at step %ld", r.cfg.checkpoint, r.step);
         if (r.loud)
-            print_eval(&r, what, e);
+            print_eval(&r, what, &e);
         status = EXIT_DONE;
     }
     run_end(&r);
@@ -54,7 +54,7 @@ int cmd_sample(int argc, char **argv)
     io_quiet_hdf5();
     int status;
     if (load(&r, CMD_SAMPLE, argc, argv, &status) == 0) {
-        int failed = r.loud && r.task->sample(&r.cfg, r.work[0].m, r.params, stdout) != 0;
+        int failed = r.loud && r.task->sample(&r.cfg, &r.data, r.work[0].m, r.params, stdout) != 0;
         status = agree(failed) ? EXIT_BAD_INPUT : EXIT_DONE;
     }
     run_end(&r);

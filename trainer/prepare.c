@@ -2,12 +2,14 @@
  *
  * fashion-mnist: the four IDX files (gzip or plain) of a folder become
  * train-NNN.h5 and test-NNN.h5, K of each, contiguous slices of the source.
- * text: any file's bytes; the last 10% become val-NNN.h5, the rest train. */
+ * text: any file's bytes (or, with --tokens words, its words and marks);
+ * the last 10% of the bytes become val-NNN.h5, the rest train. */
 #include "config.h"
 #include "io/idx.h"
 #include "io/shards.h"
 #include "train.h"
 #include "util.h"
+#include "words.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -115,42 +117,100 @@ static uint8_t *read_all(const char *path, size_t *size)
     return buf;
 }
 
+/* Token splits: the first ntrain of n tokens are train, the rest val; K
+ * shards of each. data holds width bytes per token; unit_bytes and vocab
+ * only for word tokens. */
+typedef struct {
+    const uint8_t *data, *unit_bytes, *vocab;
+    int width;
+    size_t n, ntrain, vocab_bytes;
+    const char *unit; /* "bytes", "tokens" */
+} token_splits;
+
+static int write_token_splits(const config *c, const token_splits *t)
+{
+    const size_t len[2] = {t->ntrain, t->n - t->ntrain}, base[2] = {0, t->ntrain};
+    if (len[0] < (size_t)c->shards * 2 || len[1] < (size_t)c->shards * 2) {
+        fprintf(stderr, "trainer: %s: %zu %s is too little text for %d shards\n", c->input, t->n,
+                t->unit, c->shards);
+        return -1;
+    }
+    char source[CFG_PATH + 16];
+    snprintf(source, sizeof source, "text %s", c->input);
+    const char *splits[2] = {"train", "val"};
+    for (int s = 0; s < 2; s++) {
+        for (int k = 0; k < c->shards; k++) {
+            size_t lo = base[s] + len[s] * (size_t)k / (size_t)c->shards;
+            size_t hi = base[s] + len[s] * (size_t)(k + 1) / (size_t)c->shards;
+            shard sh = {.kind = SHARD_TOKENS, .shard_index = k, .shard_count = c->shards,
+                        .n = hi - lo, .h = 1, .w = 1, .first_sample = lo, .width = t->width,
+                        .data = (uint8_t *)t->data + lo * (size_t)t->width,
+                        .unit_bytes = t->unit_bytes ? (uint8_t *)t->unit_bytes + lo : NULL,
+                        .vocab = (uint8_t *)t->vocab, .vocab_bytes = t->vocab_bytes};
+            char path[CFG_PATH + 32];
+            shard_path(path, sizeof path, c->out, splits[s], k);
+            if (shard_write(path, &sh, source, splits[s]) != 0)
+                return -1;
+        }
+        printf("prepare: %zu %s %s -> %s/%s-000.h5 .. %s-%03d.h5\n", len[s], splits[s], t->unit,
+               c->out, splits[s], splits[s], c->shards - 1);
+    }
+    return 0;
+}
+
+/* Words: split the whole text, cut it where the bytes' 90% mark falls, learn
+ * the vocabulary from the training part only, map every token to its id. */
+static int prepare_words(const config *c, const uint8_t *buf, size_t n)
+{
+    size_t ntok = words_split(buf, n, NULL), ntrain = 0, unknown[2] = {0, 0};
+    word_span *spans = malloc(ntok * sizeof *spans + 1);
+    uint16_t *ids = malloc(ntok * sizeof *ids + 1);
+    uint8_t *units = malloc(ntok + 1);
+    vocab v = {0};
+    int rc = -1;
+    if (!spans || !ids || !units) {
+        fprintf(stderr, "trainer: %s: out of memory for %zu tokens\n", c->input, ntok);
+        goto out;
+    }
+    words_split(buf, n, spans);
+    while (ntrain < ntok && spans[ntrain].start < n - n / 10)
+        ntrain++;
+    if (vocab_build(&v, buf, spans, ntrain, c->vocab) != 0)
+        goto out;
+    for (size_t k = 0; k < ntok; k++) {
+        ids[k] = (uint16_t)words_id(&v, buf + spans[k].start, spans[k].len);
+        units[k] = (uint8_t)(spans[k].bytes < 255 ? spans[k].bytes : 255);
+        unknown[k >= ntrain] += ids[k] == WORDS_UNKNOWN;
+    }
+    printf("prepare: %zu words and marks, vocabulary %d (<unk> included); unknown: %.2f%% of "
+           "train, %.2f%% of val tokens\n",
+           ntok, v.size, 100.0 * (double)unknown[0] / (double)(ntrain ? ntrain : 1),
+           100.0 * (double)unknown[1] / (double)(ntok - ntrain ? ntok - ntrain : 1));
+    token_splits t = {(const uint8_t *)ids, units, v.blob, 2, ntok, ntrain, v.blob_bytes, "tokens"};
+    rc = write_token_splits(c, &t);
+out:
+    free(spans);
+    free(ids);
+    free(units);
+    vocab_free(&v);
+    return rc;
+}
+
 static int prepare_text(const config *c)
 {
     size_t n = 0;
     uint8_t *buf = read_all(c->input, &n);
     if (!buf)
         return -1;
-    size_t nval = n / 10, ntrain = n - nval;
-    if (ntrain < (size_t)c->shards * 2 || nval < (size_t)c->shards * 2) {
-        fprintf(stderr, "trainer: %s: %zu bytes is too little text for %d shards\n", c->input, n,
-                c->shards);
-        free(buf);
-        return -1;
-    }
-    char source[CFG_PATH + 16];
-    snprintf(source, sizeof source, "text %s", c->input);
-    const char *splits[2] = {"train", "val"};
-    size_t base[2] = {0, ntrain}, len[2] = {ntrain, nval};
-    for (int s = 0; s < 2; s++) {
-        for (int k = 0; k < c->shards; k++) {
-            size_t lo = len[s] * (size_t)k / (size_t)c->shards;
-            size_t hi = len[s] * (size_t)(k + 1) / (size_t)c->shards;
-            shard sh = {.kind = SHARD_TOKENS, .shard_index = k, .shard_count = c->shards,
-                        .n = hi - lo, .h = 1, .w = 1, .first_sample = base[s] + lo,
-                        .data = buf + base[s] + lo};
-            char path[CFG_PATH + 32];
-            shard_path(path, sizeof path, c->out, splits[s], k);
-            if (shard_write(path, &sh, source, splits[s]) != 0) {
-                free(buf);
-                return -1;
-            }
-        }
-        printf("prepare: %zu %s bytes -> %s/%s-000.h5 .. %s-%03d.h5\n", len[s], splits[s], c->out,
-               splits[s], splits[s], c->shards - 1);
+    int rc;
+    if (!strcmp(c->tokens, "words")) {
+        rc = prepare_words(c, buf, n);
+    } else {
+        token_splits t = {buf, NULL, NULL, 1, n, n - n / 10, 0, "bytes"};
+        rc = write_token_splits(c, &t);
     }
     free(buf);
-    return 0;
+    return rc;
 }
 
 int cmd_prepare(int argc, char **argv)

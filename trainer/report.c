@@ -7,19 +7,21 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
 {
     const config *c = &r->cfg;
     const task_type *t = r->task;
+    const char *unit = task_unit(t, &r->data);
     printf("trainer %s: train %s on %d rank(s), %d lanes of %d rows, reduce %s, "
            "%d lane thread(s) x %d BLAS thread(s) per rank\n",
            PACKAGE_VERSION, c->model, r->np, r->nlanes, r->lane_rows, c->reduce, r->nworkers,
            openblas_get_num_threads());
-    printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, t->unit,
-           r->data.n_eval, t->eval_name, t->unit, r->pt->total);
+    printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, unit,
+           r->data.n_eval, t->eval_name, unit, r->pt->total);
     if (r->flops_per_unit > 0)
-        printf(", %.3g FLOPs/%s; sgemm %.1f GFLOP/s over %d rank(s)", r->flops_per_unit, t->unit,
+        printf(", %.3g FLOPs/%s; sgemm %.1f GFLOP/s over %d rank(s)", r->flops_per_unit, unit,
                r->peak_flops / 1e9, r->np);
     printf("\n");
     if (resumed_from)
@@ -48,34 +50,42 @@ void print_progress(const run *r, const step_result *s, double loss, double wind
         snprintf(norm, sizeof norm, "%7.3f", s->norm);
     printf("step %6ld/%ld | epoch %6.2f | loss %8.4f nats/%s | lr %.2e | norm %s | %8.0f %s/s",
            r->step, r->total_steps, (double)r->step * units / (double)r->data.n_train, loss,
-           r->task->unit, s->lr, norm, per_s, r->task->rate_unit);
+           task_unit(r->task, &r->data), s->lr, norm, per_s, r->task->rate_unit);
     if (r->flops_per_unit > 0)
         printf(" | MFU %4.1f%%", mfu(r, per_s));
     printf(" | elapsed %s | eta %s\n", el, eta);
     fflush(stdout);
 }
 
-static void eval_phrase(const run *r, double loss, char *buf, size_t size)
+/* "validation loss 1.5780 nats/byte (2.2766 bits/byte) over ...", and for
+ * word tokens the perplexity, bits per byte of the text the targets stand
+ * for, and the share of unknown targets. */
+static void eval_phrase(const run *r, const eval_result *e, char *buf, size_t size)
 {
-    char over[128];
+    char over[128], also[128];
     r->task->eval_describe(&r->cfg, &r->data, over, sizeof over);
-    const char *u = r->task->unit;
-    snprintf(buf, size, "%s %s %.4f nats/%s (%.4f bits/%s) over %s", r->task->eval_name,
-             r->mt->loss_name, loss, u, loss / M_LN2, u, over);
+    const char *u = task_unit(r->task, &r->data);
+    if (e->text_bytes > 0 && strcmp(u, "byte") != 0)
+        snprintf(also, sizeof also, "perplexity %.2f, %.4f bits/byte, %.2f%% unknown",
+                 exp(e->loss), e->nats / e->text_bytes / M_LN2, 100.0 * e->unknown / e->units);
+    else
+        snprintf(also, sizeof also, "%.4f bits/%s", e->loss / M_LN2, u);
+    snprintf(buf, size, "%s %s %.4f nats/%s (%s) over %s", r->task->eval_name, r->mt->loss_name,
+             e->loss, u, also, over);
 }
 
-void print_eval(const run *r, const char *what, double loss)
+void print_eval(const run *r, const char *what, const eval_result *e)
 {
-    char phrase[256];
-    eval_phrase(r, loss, phrase, sizeof phrase);
+    char phrase[384];
+    eval_phrase(r, e, phrase, sizeof phrase);
     printf("%s: %s\n", what, phrase);
     fflush(stdout);
 }
 
-void print_final(const run *r, double loss, double units_per_s, double train_time)
+void print_final(const run *r, const eval_result *e, double units_per_s, double train_time)
 {
-    char phrase[256];
-    eval_phrase(r, loss, phrase, sizeof phrase);
+    char phrase[384];
+    eval_phrase(r, e, phrase, sizeof phrase);
     printf("final: step %ld, %s, train %.0f %s/s", r->step, phrase, units_per_s,
            r->task->rate_unit);
     if (r->flops_per_unit > 0)

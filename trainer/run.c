@@ -275,6 +275,8 @@ static int write_checkpoint_rank0(run *r)
         meta.nexps = r->pt->n;
         memcpy(meta.exps, r->exps, (size_t)meta.nexps * sizeof *meta.exps);
     }
+    meta.vocab = r->data.fmt.vocab;
+    meta.vocab_bytes = r->data.fmt.vocab_bytes;
     cfg_list l = {0};
     if (config_to_list(&r->cfg, &l) != 0) {
         cfg_list_free(&l);
@@ -298,6 +300,37 @@ static int write_checkpoint_rank0(run *r)
 int run_write_checkpoint(run *r)
 {
     return agree(r->rank == 0 && write_checkpoint_rank0(r) != 0);
+}
+
+int run_read_vocab(run *r, const char *path)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int failed = 0;
+    if (r->rank == 0)
+        failed = checkpoint_read_vocab(path, &buf, &n) != 0;
+    if (agree(failed))
+        return -1;
+    comm_bcast_bytes(&n, sizeof n, 0);
+    if (r->rank != 0 && n)
+        buf = xcalloc(n, 1, "vocabulary");
+    if (n)
+        comm_bcast_bytes(buf, n, 0);
+    data_format *f = &r->data.fmt;
+    if (f->h == 0) { /* no data: the checkpoint says what its tokens are */
+        f->h = f->w = 1;
+        f->width = n ? 2 : 1;
+        f->vocab = buf;
+        f->vocab_bytes = n;
+        return 0;
+    }
+    const int differs = n != f->vocab_bytes || (n && memcmp(buf, f->vocab, n) != 0);
+    free(buf);
+    if (differs && r->loud)
+        fprintf(stderr, "trainer: %s: the checkpoint's vocabulary (%zu bytes) is not the one of the "
+                        "shards in %s (%zu bytes)\n",
+                path, n, r->cfg.data, f->vocab_bytes);
+    return differs ? -1 : 0;
 }
 
 /* A scale exponent is unknown (INT32_MIN) or one that a float gradient can

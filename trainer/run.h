@@ -77,6 +77,9 @@ void run_setup_inference(run *r, int rows);
 int run_load_data(run *r, int need_train);
 int run_build_model(run *r);
 int run_read_checkpoint(run *r, const char *path, const ckpt_meta *meta);
+/* The checkpoint's vocabulary (word tokens): it must be the loaded data's,
+ * or, with no data loaded (sample), it becomes the data format. */
+int run_read_vocab(run *r, const char *path);
 int run_write_checkpoint(run *r);
 void run_end(run *r);
 
@@ -97,7 +100,14 @@ step_result train_step(run *r, int want_norm);
 /* Exact mode, lane thread k of the pool: the rank's lanes k, k + nworkers,
  * ... alone, each added into the thread's own slot of the lane sum. */
 void step_lanes(void *arg, int k);
-/* The evaluation loss in nats per loss unit, over all ranks. */
-double evaluate(run *r);
+/* An evaluation over all ranks. */
+typedef struct {
+    double loss;       /* nats per loss unit */
+    double nats;       /* in all */
+    double text_bytes; /* text task: the source bytes the targets stand for (0 otherwise) */
+    double unknown;    /* word tokens: targets that are the unknown token */
+    double units;      /* loss units */
+} eval_result;
+eval_result evaluate(run *r);
 
 #endif

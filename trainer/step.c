@@ -157,20 +157,26 @@ step_result train_step(run *r, int want_norm)
     return s;
 }
 
-double evaluate(run *r)
+eval_result evaluate(run *r)
 {
     worker *w = &r->work[0];
     batch *b = &w->b;
     b->seed = (uint32_t)r->cfg.seed;
     b->purpose = RNG_EVAL;
     b->train = 0;
-    double sum = 0.0;
+    double sums[3] = {0.0, 0.0, 0.0}; /* nats, text bytes, unknown targets */
     size_t cursor = 0;
     while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
         r->mt->forward(w->m, r->params, b, w->row_loss);
         for (int j = 0; j < b->rows; j++)
-            sum += w->row_loss[j];
+            sums[0] += w->row_loss[j];
+        sums[1] += b->text_bytes;
+        sums[2] += b->unknown;
+        b->text_bytes = b->unknown = 0.0;
     }
-    comm_sum_double(&sum, 1);
-    return sum / r->task->eval_units(&r->cfg, &r->data);
+    comm_sum_double(sums, 3);
+    eval_result e = {.nats = sums[0], .text_bytes = sums[1], .unknown = sums[2]};
+    e.units = r->task->eval_units(&r->cfg, &r->data);
+    e.loss = e.nats / e.units;
+    return e;
 }

@@ -2,6 +2,7 @@
 #include "task.h"
 
 #include "comm/comm.h"
+#include "io/checkpoint.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -70,41 +71,74 @@ static int enough_train_shards(const dataset *d, const config *c, int ktrain, in
     return 1;
 }
 
+/* Rank 0's bytes of *buf (n of them) on every rank; allocated where
+ * missing. */
+static void share(uint8_t **buf, size_t n, const char *what)
+{
+    if (comm_rank() != 0 && n)
+        *buf = xcalloc(n, 1, what);
+    if (n)
+        comm_bcast_bytes(*buf, n, 0);
+}
+
 /* Rank 0 reads the whole eval split and every rank gets a copy (it is small,
  * and every rank draws from it). */
-static int load_shared_eval(dataset *d, const task_type *t, const config *c, int keval,
-                            size_t *h, size_t *w)
+static int load_shared_eval(dataset *d, const task_type *t, const config *c, int keval)
 {
     int failed = 0;
     if (d->rank == 0)
-        failed = split_data_load(&d->eval, c->data, t->eval_split, keval, t->kind, 0, 1, h, w) != 0;
+        failed = split_data_load(&d->eval, c->data, t->eval_split, keval, t->kind, 0, 1,
+                                 &d->fmt) != 0;
     if (agree(failed))
         return -1;
-    comm_bcast_bytes(&d->eval.n, sizeof d->eval.n, 0);
-    comm_bcast_bytes(&d->eval.sample_bytes, sizeof d->eval.sample_bytes, 0);
-    comm_bcast_bytes(h, sizeof *h, 0);
-    comm_bcast_bytes(w, sizeof *w, 0);
-    size_t bytes = d->eval.n * d->eval.sample_bytes;
-    if (d->rank != 0)
-        d->eval.data = xcalloc(bytes, 1, "evaluation split");
-    comm_bcast_bytes(d->eval.data, bytes, 0);
+    split_data *e = &d->eval;
+    int has_units = e->unit_bytes != NULL;
+    comm_bcast_bytes(&e->n, sizeof e->n, 0);
+    comm_bcast_bytes(&e->sample_bytes, sizeof e->sample_bytes, 0);
+    comm_bcast_bytes(&has_units, sizeof has_units, 0);
+    share(&e->data, e->n * e->sample_bytes, "evaluation split");
+    if (has_units)
+        share(&e->unit_bytes, e->n, "evaluation split");
     return 0;
 }
 
-/* Every rank must see the same sample size; a rank that loaded nothing
- * (more ranks than eval shards) takes no part. */
-static int same_sample_size(dataset *d, const config *c, size_t h, size_t w)
+/* Every rank must read data of one format: rank 0's. A rank that loaded
+ * nothing (eval on more ranks than shards) takes rank 0's. */
+static int same_format(dataset *d, const config *c)
 {
-    int in = (int)(h * w);
-    int hi = comm_max_int(in);
-    int lo = -comm_max_int(in ? -in : -hi);
-    if (hi != lo) {
-        if (d->rank == 0)
-            fprintf(stderr, "trainer: %s: shards hold samples of different sizes (%d and %d)\n",
-                    c->data, lo, hi);
-        return -1;
+    data_format *f = &d->fmt;
+    struct {
+        size_t h, w, vocab_bytes;
+        int width;
+        uint64_t vocab_sum;
+    } mine, root;
+    memset(&mine, 0, sizeof mine); /* padding too: the struct is compared whole */
+    mine.h = f->h;
+    mine.w = f->w;
+    mine.vocab_bytes = f->vocab_bytes;
+    mine.width = f->width;
+    mine.vocab_sum = fnv1a64(f->vocab, f->vocab_bytes);
+    root = mine;
+    comm_bcast_bytes(&root, sizeof root, 0);
+    const int empty = f->h == 0;
+    if (empty) {
+        f->h = root.h;
+        f->w = root.w;
+        f->width = root.width;
+        f->vocab_bytes = root.vocab_bytes;
     }
-    d->in = (size_t)hi;
+    const int differs = !empty && memcmp(&mine, &root, sizeof mine) != 0;
+    if (differs)
+        fprintf(stderr, "trainer: %s: rank %d's shards differ from rank 0's (image size, token "
+                        "width or vocabulary): prepare them again together\n",
+                c->data, d->rank);
+    if (agree(differs))
+        return -1;
+    if (f->vocab_bytes && !f->vocab)
+        f->vocab = xcalloc(f->vocab_bytes, 1, "vocabulary");
+    if (f->vocab_bytes) /* the same bytes everywhere (checked), or rank 0's where none */
+        comm_bcast_bytes(f->vocab, f->vocab_bytes, 0);
+    d->in = f->h * f->w;
     return 0;
 }
 
@@ -121,24 +155,25 @@ int dataset_load(dataset *d, const task_type *t, const config *c, const int *lan
     int keval = split_shard_count(c->data, t->eval_split);
     if (keval < 0 || (need_train && !enough_train_shards(d, c, ktrain, nlanes)))
         return -1;
-    size_t h = 0, w = 0;
     int failed = 0;
     if (need_train) {
         d->nlocal = nlocal;
         d->lanes = xcalloc((size_t)nlocal, sizeof *d->lanes, "lanes");
         failed = lane_data_load(d->lanes, lane_ids, nlocal, nlanes, c->data, "train", ktrain,
-                                t->kind, &h, &w) != 0;
+                                t->kind, &d->fmt) != 0;
     }
     if (!failed && !t->eval_shared)
         failed = split_data_load(&d->eval, c->data, t->eval_split, keval, t->kind, d->rank, d->np,
-                                 &h, &w) != 0;
+                                 &d->fmt) != 0;
     if (agree(failed))
         return -1;
-    if (t->eval_shared && load_shared_eval(d, t, c, keval, &h, &w) != 0)
+    if (t->eval_shared && load_shared_eval(d, t, c, keval) != 0)
+        return -1;
+    if (same_format(d, c) != 0)
         return -1;
     if (t->check_data)
         failed = t->check_data(d, c, d->rank == 0) != 0;
-    if (agree(failed) || same_sample_size(d, c, h, w) != 0)
+    if (agree(failed))
         return -1;
     double counts[2] = {0, t->eval_shared ? 0.0 : (double)d->eval.n};
     for (int l = 0; l < d->nlocal; l++)
@@ -155,5 +190,6 @@ void dataset_free(dataset *d)
         lane_data_free(d->lanes, d->nlocal);
     free(d->lanes);
     split_data_free(&d->eval);
+    data_format_free(&d->fmt);
     memset(d, 0, sizeof *d);
 }

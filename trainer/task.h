@@ -35,7 +35,8 @@ typedef struct {
     split_data eval;  /* this rank's eval shards, or the whole split (shared) */
     size_t n_train;   /* train samples (images, bytes) over all ranks */
     size_t n_eval;    /* eval samples over all ranks */
-    size_t in;        /* bytes per sample */
+    size_t in;        /* values per sample (h * w) */
+    data_format fmt;  /* shape, token width, vocabulary: the same on every rank */
 } dataset;
 
 typedef struct task_type {
@@ -45,6 +46,7 @@ typedef struct task_type {
     const char *eval_name;   /* "test", "validation" */
     int eval_shared;         /* 1: rank 0 reads the whole eval split, all ranks get it */
     const char *unit;        /* a loss unit: "image", "byte" */
+    const char *(*unit_of)(const dataset *d); /* optional: the unit of this data ("token") */
     const char *rate_unit;   /* throughput: "samples", "tokens" */
     int infer_rows;          /* rows per call in the eval and sample commands */
     opt_group opts;          /* stored in config.task_opts (TASK_OPTS) */
@@ -70,13 +72,21 @@ typedef struct task_type {
 
     /* Optional: something to look at during training (rank 0, after each
      * step; final = 1 at the end), and the sample command. */
-    void (*show)(const config *c, struct model *m, const float *params, long step, int final);
-    int (*sample)(const config *c, struct model *m, const float *params, FILE *out);
+    void (*show)(const config *c, const dataset *d, struct model *m, const float *params,
+                 long step, int final);
+    int (*sample)(const config *c, const dataset *d, struct model *m, const float *params,
+                  FILE *out);
 } task_type;
 
 #define TASK_OPTS(c, type) ((type *)(c)->task_opts)
 
 extern const task_type image_task, text_task;
+
+/* The loss unit of a task on this data. */
+static inline const char *task_unit(const task_type *t, const dataset *d)
+{
+    return t->unit_of ? t->unit_of(d) : t->unit;
+}
 
 /* Collective. Reads this rank's lanes of the train split (when lane_ids is
  * not NULL) and its part of the eval split, checks them on every rank, and

@@ -27,7 +27,8 @@ static int set_up(run *r, int argc, char **argv, char *resume, size_t size, ckpt
         return -1;
     *status = EXIT_BAD_INPUT;
     const config *c = &r->cfg;
-    if (run_setup_lanes(r) != 0 || run_load_data(r, 1) != 0 || run_build_model(r) != 0)
+    if (run_setup_lanes(r) != 0 || run_load_data(r, 1) != 0 ||
+        (resume[0] && run_read_vocab(r, resume) != 0) || run_build_model(r) != 0)
         return -1;
     if (resume[0] && run_read_checkpoint(r, resume, meta) != 0)
         return -1;
@@ -89,14 +90,14 @@ static int after_step(run *r, loop_state *ls, const step_result *s)
         ls->window_steps = 0;
     }
     if (c->eval_every && r->step % c->eval_every == 0 && !last) {
-        double e = evaluate(r);
+        eval_result e = evaluate(r);
         char what[64];
         snprintf(what, sizeof what, "eval step %ld", r->step);
         if (r->loud)
-            print_eval(r, what, e);
+            print_eval(r, what, &e);
     }
     if (r->loud && r->task->show && !last)
-        r->task->show(c, r->work[0].m, r->params, r->step, 0);
+        r->task->show(c, &r->data, r->work[0].m, r->params, r->step, 0);
     const int asked = c->stop_at && r->step >= c->stop_at && !last; /* configuration: all ranks */
     const int stop = s->stop || asked;
     if ((stop || (c->checkpoint_every && r->step % c->checkpoint_every == 0)) && !last) {
@@ -118,20 +119,20 @@ static int finish(run *r, loop_state *ls)
 {
     if (run_write_checkpoint(r) != 0)
         return EXIT_INTERNAL;
-    double e = evaluate(r);
+    eval_result e = evaluate(r);
     const double units = (double)r->cfg.batch * r->units_per_row;
-    ls->st.test_loss = e;
+    ls->st.test_loss = e.loss;
     ls->st.samples_per_s =
         ls->train_time > 0 ? (double)ls->steps_this_run * r->cfg.batch / ls->train_time : 0;
     if (r->loud) {
         printf("checkpoint: %s/checkpoint.h5 at step %ld\n", r->cfg.run_dir, r->step);
-        print_final(r, e, ls->steps_this_run * units / (ls->train_time > 0 ? ls->train_time : 1),
+        print_final(r, &e, ls->steps_this_run * units / (ls->train_time > 0 ? ls->train_time : 1),
                     ls->train_time);
         if (ls->skipped)
             printf("%ld step(s) of this run skipped their update: non-finite gradient or loss\n",
                    ls->skipped);
         if (r->task->show)
-            r->task->show(&r->cfg, r->work[0].m, r->params, r->step, 1);
+            r->task->show(&r->cfg, &r->data, r->work[0].m, r->params, r->step, 1);
     }
     return EXIT_DONE;
 }

@@ -130,5 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     abort(); /* a reader must never hand over a non-finite value */
     }
     free(kv);
+    if (H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL) != 0)
+        abort(); /* an HDF5 object left open: a leak in the reader */
     return 0;
 }

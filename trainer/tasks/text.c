@@ -4,6 +4,7 @@
 #include "trainer/philox.h"
 #include "trainer/task.h"
 #include "trainer/util.h"
+#include "trainer/words.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -51,20 +52,43 @@ static int text_check_data(const dataset *d, const config *c, int loud)
     return 0;
 }
 
+/* Token ids run below 256 (bytes) or below the vocabulary's size (words). */
+static int vocab_size(const dataset *d)
+{
+    if (!d || !d->fmt.vocab)
+        return BYTE_VOCAB;
+    int n = 0;
+    for (size_t i = 0; i < d->fmt.vocab_bytes; i++)
+        n += d->fmt.vocab[i] == 0;
+    return n;
+}
+
 static data_shape text_shape(const dataset *d, const config *c)
 {
-    (void)d;
-    return (data_shape){.T = opts(c)->ctx, .vocab = BYTE_VOCAB};
+    return (data_shape){.T = opts(c)->ctx, .vocab = vocab_size(d)};
 }
+
+static const char *text_unit(const dataset *d) { return d->fmt.width == 2 ? "token" : "byte"; }
 
 static int text_units_per_row(const config *c) { return opts(c)->ctx; }
 
-/* A window of T + 1 bytes: inputs and next-byte targets. */
-static void window(int32_t *tok, int32_t *tgt, const uint8_t *src, int T)
+/* Token i of a byte or word-id sequence. */
+static inline int32_t token_at(const uint8_t *data, int width, size_t i)
+{
+    if (width == 1)
+        return data[i];
+    uint16_t v;
+    memcpy(&v, data + 2 * i, sizeof v);
+    return v;
+}
+
+/* A window of T + 1 tokens from position off: inputs and next-token
+ * targets. */
+static void window(int32_t *tok, int32_t *tgt, const uint8_t *data, int width, size_t off, int T)
 {
     for (int t = 0; t < T; t++) {
-        tok[t] = src[t];
-        tgt[t] = src[t + 1];
+        tok[t] = token_at(data, width, off + (size_t)t);
+        tgt[t] = token_at(data, width, off + (size_t)t + 1);
     }
 }
 
@@ -79,7 +103,8 @@ static void text_fill(const config *c, dataset *d, batch *b, int at, int l, long
         rng_block((uint32_t)c->seed, (uint32_t)ld->lane, RNG_WINDOW, (uint32_t)step, (uint32_t)s,
                   0, draw);
         size_t off = rng_below(draw[0], (uint32_t)(ld->n - (size_t)T));
-        window(b->tokens + (size_t)row * T, b->targets + (size_t)row * T, ld->data + off, T);
+        window(b->tokens + (size_t)row * T, b->targets + (size_t)row * T, ld->data,
+               d->fmt.width, off, T);
         b->key[row] = (rng_key){(uint32_t)ld->lane, (uint32_t)step, (uint32_t)s};
     }
 }
@@ -89,13 +114,20 @@ static void text_fill(const config *c, dataset *d, batch *b, int at, int l, long
 static int text_eval_fill(const config *c, const dataset *d, batch *b, size_t *cursor)
 {
     const int T = b->T, W = opts(c)->val_windows;
+    const split_data *e = &d->eval;
     int R = 0;
+    b->text_bytes = b->unknown = 0.0;
     for (size_t i = (size_t)d->rank + *cursor * (size_t)d->np; i < (size_t)W && R < b->cap;
          i += (size_t)d->np) {
         uint32_t w[4];
         rng_block((uint32_t)c->seed, RNG_STREAM_GLOBAL, RNG_EVAL, (uint32_t)i, 0, 0, w);
-        size_t off = rng_below(w[0], (uint32_t)(d->eval.n - (size_t)T));
-        window(b->tokens + (size_t)R * T, b->targets + (size_t)R * T, d->eval.data + off, T);
+        size_t off = rng_below(w[0], (uint32_t)(e->n - (size_t)T));
+        int32_t *tgt = b->targets + (size_t)R * T;
+        window(b->tokens + (size_t)R * T, tgt, e->data, d->fmt.width, off, T);
+        for (int t = 0; t < T; t++) { /* what the targets stand for */
+            b->text_bytes += e->unit_bytes ? e->unit_bytes[off + 1 + (size_t)t] : 1.0;
+            b->unknown += e->unit_bytes && tgt[t] == WORDS_UNKNOWN;
+        }
         b->key[R] = (rng_key){RNG_STREAM_GLOBAL, (uint32_t)i, 0};
         R++;
     }
@@ -111,8 +143,8 @@ static double text_eval_units(const config *c, const dataset *d)
 
 static void text_eval_describe(const config *c, const dataset *d, char *buf, size_t size)
 {
-    (void)d;
-    snprintf(buf, size, "%d windows of %d bytes", opts(c)->val_windows, opts(c)->ctx);
+    snprintf(buf, size, "%d windows of %d %ss", opts(c)->val_windows, opts(c)->ctx,
+             text_unit(d));
 }
 
 /* The next token from a row of V scores: temperature, then top-k, then a
@@ -157,62 +189,91 @@ static int pick(const float *logits, int V, float temperature, int top_k, uint32
     return last;
 }
 
-/* Continues prompt (an empty one starts from a newline) by n bytes into out
- * (room for plen + 1 + n); returns the length written. The same seed gives
- * the same text. */
-static int generate(model *m, const float *params, const char *prompt, int n, double temperature,
-                    int top_k, uint32_t seed, uint8_t *out)
+/* The prompt as token ids into out (room for strlen + 1): its bytes, or its
+ * words through the vocabulary. An empty prompt starts from a newline. */
+static int encode(const vocab *v, const char *prompt, int32_t *out)
 {
-    const model_type *t = m->type;
-    int len = (int)strlen(prompt);
-    if (len == 0)
-        out[len++] = '\n';
-    else
-        memcpy(out, prompt, (size_t)len);
-    float *p = xcalloc(2 * BYTE_VOCAB, sizeof(float), "sampling");
-    t->gen_reset(m);
-    for (int i = 0; i < len; i++)
-        t->gen_push(m, params, out[i]);
-    for (int i = 0; i < n; i++, len++) {
-        int tok = pick(t->gen_logits(m, params), BYTE_VOCAB, (float)temperature, top_k, seed,
-                       (uint32_t)len, p, p + BYTE_VOCAB);
-        out[len] = (uint8_t)tok;
-        if (i + 1 < n)
-            t->gen_push(m, params, tok);
+    const uint8_t *p = (const uint8_t *)(prompt[0] ? prompt : "\n");
+    size_t n = strlen((const char *)p);
+    if (!v) {
+        for (size_t i = 0; i < n; i++)
+            out[i] = p[i];
+        return (int)n;
     }
-    free(p);
-    return len;
+    word_span *spans = xcalloc(n + 1, sizeof *spans, "prompt");
+    size_t k = words_split(p, n, spans);
+    for (size_t i = 0; i < k; i++)
+        out[i] = words_id(v, p + spans[i].start, spans[i].len);
+    free(spans);
+    return k ? (int)k : encode(v, "\n", out);
 }
 
-static int write_sample(const config *c, model *m, const float *params, const char *prompt,
-                        int n, FILE *f)
+/* Prints the prompt's tokens and n more, drawn from the model: the same
+ * seed gives the same text. Bytes are written as they are, words through
+ * the vocabulary with spaces between them. */
+static void generate(const config *c, model *m, const float *params, const vocab *v,
+                     const char *prompt, int n, FILE *f)
+{
+    const model_type *t = m->type;
+    const text_opts *o = opts(c);
+    const int V = v ? v->size : BYTE_VOCAB;
+    int32_t *toks = xcalloc(strlen(prompt) + (size_t)n + 2, sizeof *toks, "sample");
+    int len = encode(v, prompt, toks);
+    float *p = xcalloc(2 * (size_t)V, sizeof(float), "sampling");
+    t->gen_reset(m);
+    for (int i = 0; i < len; i++)
+        t->gen_push(m, params, toks[i]);
+    for (int i = 0; i < n; i++, len++) {
+        toks[len] = pick(t->gen_logits(m, params), V, (float)o->temperature, o->top_k,
+                         (uint32_t)c->seed, (uint32_t)len, p, p + V);
+        if (i + 1 < n)
+            t->gen_push(m, params, toks[len]);
+    }
+    char word[1024];
+    for (int i = 0; i < len; i++) {
+        if (!v) {
+            fputc(toks[i], f);
+            continue;
+        }
+        size_t k = words_detok(v, i ? toks[i - 1] : -1, toks[i], word);
+        fwrite(word, 1, k, f);
+    }
+    fputc('\n', f);
+    free(p);
+    free(toks);
+}
+
+static int write_sample(const config *c, const dataset *d, model *m, const float *params,
+                        const char *prompt, int n, FILE *f)
 {
     if (!m->type->gen_logits) {
         fprintf(stderr, "trainer: the %s model does not generate text\n", m->type->name);
         return -1;
     }
-    const text_opts *o = opts(c);
-    uint8_t *out = xcalloc(strlen(prompt) + (size_t)n + 2, 1, "sample");
-    int len = generate(m, params, prompt, n, o->temperature, o->top_k, (uint32_t)c->seed, out);
-    fwrite(out, 1, (size_t)len, f);
-    fputc('\n', f);
-    free(out);
+    vocab v;
+    int words = d && d->fmt.vocab;
+    if (words && vocab_from_blob(&v, d->fmt.vocab, d->fmt.vocab_bytes) != 0)
+        return -1;
+    generate(c, m, params, words ? &v : NULL, prompt, n, f);
+    if (words)
+        vocab_free(&v);
     return 0;
 }
 
-static void text_show(const config *c, model *m, const float *params, long step, int final)
+static void text_show(const config *c, const dataset *d, model *m, const float *params, long step,
+                      int final)
 {
     const text_opts *o = opts(c);
     if (!final && !(o->sample_every && step % o->sample_every == 0))
         return;
     const char *prompt = o->prompt[0] ? o->prompt : "And God said";
     printf("sample at step %ld: ", step);
-    write_sample(c, m, params, prompt, final ? 200 : 120, stdout);
+    write_sample(c, d, m, params, prompt, final ? 200 : 120, stdout);
 }
 
-static int text_sample(const config *c, model *m, const float *params, FILE *out)
+static int text_sample(const config *c, const dataset *d, model *m, const float *params, FILE *out)
 {
-    return write_sample(c, m, params, opts(c)->prompt, opts(c)->length, out);
+    return write_sample(c, d, m, params, opts(c)->prompt, opts(c)->length, out);
 }
 
 const task_type text_task = {
@@ -222,6 +283,7 @@ const task_type text_task = {
     .eval_name = "validation",
     .eval_shared = 1,
     .unit = "byte",
+    .unit_of = text_unit,
     .infer_rows = 8,
     .rate_unit = "tokens",
     .opts = OPT_GROUP(TEXT_OPTS, text_opts),
