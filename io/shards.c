@@ -290,6 +290,10 @@ int shard_read(const char *path, enum shard_kind kind, int want_index, int want_
         out->n = d[0];
         out->h = d[1];
         out->w = d[2];
+        if (out->h == 0 || out->w == 0) { /* found by fuzz_shard */
+            fprintf(stderr, "trainer: %s: images of %zux%zu pixels\n", path, out->h, out->w);
+            goto fail;
+        }
         out->data = malloc(out->n * out->h * out->w + 1);
         out->labels = malloc(out->n + 1);
         if (!out->data || !out->labels) {
