@@ -515,18 +515,18 @@ static float sx[LB * LT * LI], swih[4 * LH * LI], swhh[4 * LH * LH], sbias[4 * L
 static int use_fault;
 
 void faulty_lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x,
-                               const float *Wih, const float *Whh, const float *bias, int B, int T,
-                               int In, int Hd);
-void faulty_lstm_layer_backward(float *dx, float *dWih, float *dWhh, float *dbias, float *dh,
-                                float *dgates, float *hprev, float *dc, const float *x,
-                                const float *h, const float *c, const float *tc,
-                                const float *gates, const float *Wih, const float *Whh, int B,
-                                int T, int In, int Hd);
+                               const float *Wih, const float *Whh, const float *bias, int B,
+                               int nseg, int T, int In, int Hd);
+void faulty_lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh,
+                                float *const *dbias, float *dh, float *dgates, float *hprev,
+                                float *dc, const float *x, const float *h, const float *c,
+                                const float *tc, const float *gates, const float *Wih,
+                                const float *Whh, int B, int nseg, int T, int In, int Hd);
 
 static double lstm_layer_f(void)
 {
     float h[LB * LT * LH], c[LB * LT * LH], tc[LB * LT * LH], g[LB * LT * 4 * LH];
-    lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, LT, LI, LH);
+    lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH);
     double f = 0;
     for (int i = 0; i < LB * LT * LH; i++)
         f += (double)sr2[i] * h[i];
@@ -540,13 +540,13 @@ static void lstm_layer_grads(float *dx, float *dwih, float *dwhh, float *dbias)
     float dh[LB * LT * LH], dg[LB * LT * 4 * LH], hprev[LB * LT * LH], dc[LB * LH];
     memcpy(dh, sr2, sizeof dh);
     if (use_fault) {
-        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, LT, LI, LH);
-        faulty_lstm_layer_backward(dx, dwih, dwhh, dbias, dh, dg, hprev, dc, sx, h, c, tc, g, swih,
-                                   swhh, LB, LT, LI, LH);
+        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH);
+        faulty_lstm_layer_backward(dx, &dwih, &dwhh, &dbias, dh, dg, hprev, dc, sx, h, c, tc, g,
+                                   swih, swhh, LB, 1, LT, LI, LH);
     } else {
-        lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, LT, LI, LH);
-        lstm_layer_backward(dx, dwih, dwhh, dbias, dh, dg, hprev, dc, sx, h, c, tc, g, swih, swhh,
-                            LB, LT, LI, LH);
+        lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH);
+        lstm_layer_backward(dx, &dwih, &dwhh, &dbias, dh, dg, hprev, dc, sx, h, c, tc, g, swih,
+                            swhh, LB, 1, LT, LI, LH);
     }
 }
 
@@ -588,12 +588,13 @@ enum { MV = 11, ME = 4, MH = 5, ML = 2, MB = 2, MT = 4 };
 static lstm lm;
 static float *lparams;
 static int32_t ltok[MB * MT], ltgt[MB * MT];
-static const uint32_t lnoise[3] = {3, 7, 11};
+static const uint32_t lstreams[2] = {7, 8};
+static const lstm_noise lnoise = {3, 11, lstreams};
 
 static double lstm_model_f(void)
 {
     double loss[MB];
-    lstm_forward(&lm, lparams, ltok, ltgt, MB, MT, lnoise, loss);
+    lstm_forward(&lm, lparams, ltok, ltgt, MB, 1, MT, &lnoise, loss);
     return (loss[0] + loss[1]) / (MB * MT);
 }
 
@@ -611,8 +612,8 @@ START_TEST(lstm_whole_model)
         ltgt[i] = (i * 5 + 1) % MV;
     }
     double loss[MB];
-    lstm_forward(&lm, lparams, ltok, ltgt, MB, MT, lnoise, loss);
-    lstm_backward(&lm, lparams, grad, ltok, ltgt, MB, MT, 1.0f / (MB * MT));
+    lstm_forward(&lm, lparams, ltok, ltgt, MB, 1, MT, &lnoise, loss);
+    lstm_backward(&lm, lparams, &grad, ltok, ltgt, MB, 1, MT, 1.0f / (MB * MT));
     int dropped = 0;
     for (int i = 0; i < MB * MT * MH; i++)
         dropped += lm.mask[1][i] == 0.0f;
@@ -636,7 +637,7 @@ START_TEST(lstm_generation_state)
     float *p = calloc(g.base.params.total, sizeof(float));
     lstm_init(&g, p, 9);
     int32_t tok[8] = {1, 4, 4, 9, 0, 10, 3, 2};
-    lstm_forward(&g, p, tok, NULL, 1, 8, NULL, NULL);
+    lstm_forward(&g, p, tok, NULL, 1, 1, 8, NULL, NULL);
     float *logits = malloc(sizeof(float) * 8 * MV);
     memcpy(logits, g.logits, sizeof(float) * 8 * MV);
     lstm_model.gen_reset(&g.base);
@@ -650,6 +651,49 @@ START_TEST(lstm_generation_state)
     free(logits);
     free(p);
     lstm_free(&g);
+}
+END_TEST
+
+/* Two lanes in one call (segments) give bitwise what two calls give: the
+ * contract that lets the exact path batch a thread's lanes. */
+START_TEST(lstm_segments_are_lanes)
+{
+    lstm one, two;
+    ck_assert_int_eq(lstm_build(&one, MV, MT, ME, MH, ML, 0.25f, 3), 0);
+    ck_assert_int_eq(lstm_build(&two, MV, MT, ME, MH, ML, 0.25f, 6), 0);
+    const size_t P = one.base.params.total;
+    float *p = calloc(P, sizeof(float)), *g[2], *h[2];
+    lstm_init(&one, p, 8);
+    for (int s = 0; s < 2; s++) {
+        g[s] = calloc(P, sizeof(float));
+        h[s] = calloc(P, sizeof(float));
+    }
+    int32_t tok[6 * MT], tgt[6 * MT];
+    for (int i = 0; i < 6 * MT; i++) {
+        tok[i] = (i * 5 + 2) % MV;
+        tgt[i] = (i * 3 + 1) % MV;
+    }
+    const uint32_t streams[2] = {4, 9};
+    double both[6], alone[6];
+    lstm_noise n2 = {3, 11, streams};
+    lstm_forward(&two, p, tok, tgt, 6, 2, MT, &n2, both);
+    lstm_backward(&two, p, g, tok, tgt, 6, 2, MT, 0.1f);
+    for (int s = 0; s < 2; s++) {
+        lstm_noise n1 = {3, 11, streams + s};
+        lstm_forward(&one, p, tok + 3 * s * MT, tgt + 3 * s * MT, 3, 1, MT, &n1, alone + 3 * s);
+        lstm_backward(&one, p, &h[s], tok + 3 * s * MT, tgt + 3 * s * MT, 3, 1, MT, 0.1f);
+    }
+    ck_assert_int_eq(memcmp(both, alone, sizeof both), 0);
+    ck_assert_int_eq(memcmp(g[0], h[0], P * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(g[1], h[1], P * sizeof(float)), 0);
+    ck_assert_int_ne(memcmp(g[0], g[1], P * sizeof(float)), 0);
+    for (int s = 0; s < 2; s++) {
+        free(g[s]);
+        free(h[s]);
+    }
+    free(p);
+    lstm_free(&one);
+    lstm_free(&two);
 }
 END_TEST
 
@@ -738,6 +782,7 @@ int main(void)
     tcase_add_test(tc, lstm_layer);
     tcase_add_test(tc, lstm_whole_model);
     tcase_add_test(tc, lstm_generation_state);
+    tcase_add_test(tc, lstm_segments_are_lanes);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

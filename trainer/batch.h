@@ -34,6 +34,11 @@ typedef struct {
     rng_key *key; /* [cap] */
     int train;
     uint32_t call_stream, call_counter;
+    /* rows of several lanes in one call (models with backward_lanes): nseg
+     * segments of rows / nseg rows each, segment s drawing its per-call
+     * draws from seg_stream[s] instead of call_stream */
+    int nseg;
+    uint32_t *seg_stream; /* [cap] */
     /* evaluation, text task: source bytes the filled rows' targets stand for,
      * and how many targets are the unknown token */
     double text_bytes, unknown;

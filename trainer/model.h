@@ -64,6 +64,15 @@ struct model_type {
     void (*forward)(model *m, const float *params, const batch *b, double *row_loss);
     void (*backward)(model *m, const float *params, float *grad, const batch *b, float scale);
 
+    /* Optional. Rows of several lanes in one call: forward reads b->nseg
+     * segments (segment s's per-call draws from b->seg_stream[s]) and
+     * backward_lanes adds segment s's gradient into grads[s]; every row and
+     * every segment's gradient must come out bitwise as from one call per
+     * lane. The exact path then gives each lane thread one call for all its
+     * lanes, so that a weight read once serves more rows. */
+    void (*backward_lanes)(model *m, const float *params, float *const *grads, const batch *b,
+                           float scale);
+
     /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
     double (*flops_per_unit)(const model *m);
     /* Optional, language models: generation one token at a time. reset

@@ -149,12 +149,15 @@ int run_setup_lanes(run *r)
     r->lane_rows = c->batch / r->nlanes;
     r->micro_rows = r->lane_rows / c->micro_steps;
     r->exact = strcmp(c->reduce, "exact") == 0;
-    r->rows = r->exact ? r->micro_rows : r->nlocal * r->micro_rows;
     r->units_per_row = r->task->units_per_row(c);
     r->lane_ids = xcalloc((size_t)r->nlocal, sizeof(int), "lanes");
     for (int l = 0; l < r->nlocal; l++)
         r->lane_ids[l] = r->rank + l * r->np;
     set_threads(r);
+    r->lanes_per_call = 1;
+    if (r->exact && r->mt->backward_lanes)
+        r->lanes_per_call = (r->nlocal + r->nworkers - 1) / r->nworkers;
+    r->rows = r->exact ? r->lanes_per_call * r->micro_rows : r->nlocal * r->micro_rows;
     return 0;
 }
 
@@ -163,6 +166,7 @@ void run_setup_inference(run *r, int rows)
     r->exact = 0;
     r->nlanes = r->np;
     r->nlocal = 1;
+    r->lanes_per_call = 1;
     r->rows = rows;
     r->units_per_row = r->task->units_per_row(&r->cfg);
     r->lane_ids = xcalloc(1, sizeof(int), "lanes");
@@ -207,8 +211,12 @@ int run_build_model(run *r)
     r->bucket_off = xcalloc((size_t)nb + 1, sizeof(size_t), "buckets");
     params_bucket_offsets(r->pt, r->bucket_off);
     if (r->exact) {
-        for (int k = 0; k < r->nworkers; k++)
-            r->work[k].lane_grad = xcalloc(P, sizeof(float), "lane gradient");
+        for (int k = 0; k < r->nworkers; k++) {
+            worker *w = &r->work[k];
+            w->lane_grad = xcalloc((size_t)r->lanes_per_call, sizeof *w->lane_grad, "lanes");
+            for (int j = 0; j < r->lanes_per_call; j++)
+                w->lane_grad[j] = xcalloc(P, sizeof(float), "lane gradient");
+        }
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
         if (lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->nworkers, r->exps) != 0) {
             fprintf(stderr, "trainer: out of memory for the lane sums\n");
@@ -230,6 +238,8 @@ void run_end(run *r)
             w->m->type->destroy(w->m);
         batch_free(&w->b);
         free(w->row_loss);
+        for (int j = 0; w->lane_grad && j < r->lanes_per_call; j++)
+            free(w->lane_grad[j]);
         free(w->lane_grad);
     }
     free(r->work);

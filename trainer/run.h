@@ -30,7 +30,7 @@ typedef struct {
     model *m;
     batch b;
     double *row_loss;
-    float *lane_grad;
+    float **lane_grad; /* exact: lanes_per_call gradients */
 } worker;
 
 typedef struct run {
@@ -41,7 +41,9 @@ typedef struct run {
     int nlanes, nlocal;
     int lane_rows;     /* rows per lane per step */
     int micro_rows;    /* per lane per micro-step */
-    int rows;          /* rows per model call: micro_rows (exact), nlocal * micro_rows (fast) */
+    int lanes_per_call; /* exact: a thread's lanes in one call (models with backward_lanes), or 1 */
+    int rows;          /* rows per model call: lanes_per_call * micro_rows (exact),
+                        * nlocal * micro_rows (fast) */
     int units_per_row; /* loss units in a row: 1 (image), T (window) */
     int *lane_ids;
     int exact;

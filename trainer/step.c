@@ -27,6 +27,7 @@ static void training_batch(const run *r, batch *b, int rows, uint32_t stream, in
     b->train = 1;
     b->call_stream = stream;
     b->call_counter = (uint32_t)(r->step * r->cfg.micro_steps + micro);
+    b->nseg = 1;
 }
 
 /* Forward and backward over the worker's batch, adding into grad. Returns
@@ -42,23 +43,62 @@ static double forward_backward(run *r, worker *w, float *grad)
     return s;
 }
 
-void step_lanes(void *arg, int k)
+/* One lane alone per call. */
+static void lanes_one_by_one(run *r, worker *w, int k)
 {
-    run *r = arg;
-    worker *w = &r->work[k];
     const int M = r->cfg.micro_steps;
     for (int l = k; l < r->nlocal; l += r->nworkers) {
         double loss = 0.0;
-        memset(w->lane_grad, 0, r->pt->total * sizeof(float));
+        memset(w->lane_grad[0], 0, r->pt->total * sizeof(float));
         for (int m = 0; m < M; m++) {
             training_batch(r, &w->b, r->micro_rows, (uint32_t)r->lane_ids[l], m);
             r->task->fill(&r->cfg, &r->data, &w->b, 0, l, r->step, m * r->micro_rows,
                           r->micro_rows);
-            loss += forward_backward(r, w, w->lane_grad);
+            loss += forward_backward(r, w, w->lane_grad[0]);
         }
         r->lane_loss[r->lane_ids[l]] = loss; /* one writer per slot */
-        lane_sum_add(&r->sum, k, w->lane_grad);
+        lane_sum_add(&r->sum, k, w->lane_grad[0]);
     }
+}
+
+/* The thread's lanes k, k + nworkers, ... in one call per micro-step, a
+ * segment each (model.h's backward_lanes): the same bits as one by one. */
+static void lanes_together(run *r, worker *w, int k)
+{
+    const int M = r->cfg.micro_steps, R = r->micro_rows;
+    const float scale = 1.0f / ((float)r->cfg.batch * (float)r->units_per_row);
+    int n = 0;
+    for (int l = k; l < r->nlocal; l += r->nworkers)
+        memset(w->lane_grad[n++], 0, r->pt->total * sizeof(float));
+    double *loss = r->lane_loss;
+    for (int m = 0; m < M; m++) {
+        training_batch(r, &w->b, n * R, 0, m);
+        w->b.nseg = n;
+        for (int j = 0, l = k; j < n; j++, l += r->nworkers) {
+            w->b.seg_stream[j] = (uint32_t)r->lane_ids[l];
+            r->task->fill(&r->cfg, &r->data, &w->b, j * R, l, r->step, m * R, R);
+        }
+        r->mt->forward(w->m, r->params, &w->b, w->row_loss);
+        r->mt->backward_lanes(w->m, r->params, w->lane_grad, &w->b, scale);
+        for (int j = 0, l = k; j < n; j++, l += r->nworkers) {
+            double s = 0.0; /* summed as forward_backward does: the same bits */
+            for (int i = 0; i < R; i++)
+                s += w->row_loss[j * R + i];
+            loss[r->lane_ids[l]] += s; /* one writer per slot */
+        }
+    }
+    w->b.nseg = 1;
+    for (int j = 0; j < n; j++)
+        lane_sum_add(&r->sum, k, w->lane_grad[j]);
+}
+
+void step_lanes(void *arg, int k)
+{
+    run *r = arg;
+    if (r->lanes_per_call > 1)
+        lanes_together(r, &r->work[k], k);
+    else
+        lanes_one_by_one(r, &r->work[k], k);
 }
 
 static void exact_gradient(run *r)
@@ -164,6 +204,7 @@ eval_result evaluate(run *r)
     b->seed = (uint32_t)r->cfg.seed;
     b->purpose = RNG_EVAL;
     b->train = 0;
+    b->nseg = 1;
     double sums[3] = {0.0, 0.0, 0.0}; /* nats, text bytes, unknown targets */
     size_t cursor = 0;
     while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {

@@ -23,6 +23,8 @@ void batch_alloc(batch *b, int cap, size_t in, int T)
         b->targets = xcalloc((size_t)cap * (size_t)T, sizeof *b->targets, "batch");
     }
     b->key = xcalloc((size_t)cap, sizeof *b->key, "batch");
+    b->seg_stream = xcalloc((size_t)cap, sizeof *b->seg_stream, "batch");
+    b->nseg = 1;
 }
 
 void batch_free(batch *b)
@@ -32,6 +34,7 @@ void batch_free(batch *b)
     free(b->tokens);
     free(b->targets);
     free(b->key);
+    free(b->seg_stream);
     memset(b, 0, sizeof *b);
 }
 

@@ -85,7 +85,8 @@ int lstm_build(lstm *m, int V, int maxT, int E, int H, int L, float dropout, int
     m->out_b = add(t, "out.bias", 1, (size_t)V, 0, 0);
     size_t n = carve(m, NULL);
     m->buf = calloc(n, sizeof(float));
-    if (!m->buf) {
+    m->views = calloc(3 * (size_t)maxB, sizeof *m->views);
+    if (!m->buf || !m->views) {
         fprintf(stderr, "trainer: out of memory for LSTM activations (%zu floats)\n", n);
         return -1;
     }
@@ -96,7 +97,9 @@ int lstm_build(lstm *m, int V, int maxT, int E, int H, int L, float dropout, int
 void lstm_free(lstm *m)
 {
     free(m->buf);
+    free(m->views);
     m->buf = NULL;
+    m->views = NULL;
 }
 
 static float *P(const lstm *m, float *params, int idx) { return params + m->base.params.v[idx].offset; }
@@ -129,15 +132,17 @@ void lstm_init(const lstm *m, float *params, uint32_t seed)
 }
 
 /* The input of layer l > 0: h of the layer below, through dropout when
- * training with it (masks from the call's stream, one site per layer). */
-static const float *layer_input(lstm *m, int l, int BT, const uint32_t noise[3])
+ * training with it (masks from each segment's stream, one site per layer). */
+static const float *layer_input(lstm *m, int l, int BT, int nseg, const lstm_noise *noise)
 {
     if (l == 0)
         return m->x0;
     if (!noise || m->dropout <= 0.0f)
         return m->h[l - 1];
-    const size_t n = (size_t)BT * m->H;
-    rng_uniforms(noise[0], noise[1], RNG_DROPOUT, noise[2], (uint32_t)l, m->mask[l], n);
+    const size_t n = (size_t)BT * m->H, per = n / (size_t)nseg;
+    for (int s = 0; s < nseg; s++)
+        rng_uniforms(noise->seed, noise->stream[s], RNG_DROPOUT, noise->counter, (uint32_t)l,
+                     m->mask[l] + (size_t)s * per, per);
     const float keep = 1.0f / (1.0f - m->dropout);
     for (size_t i = 0; i < n; i++) {
         m->mask[l][i] = m->mask[l][i] >= m->dropout ? keep : 0.0f;
@@ -147,45 +152,63 @@ static const float *layer_input(lstm *m, int l, int BT, const uint32_t noise[3])
 }
 
 void lstm_forward(lstm *m, const float *params, const int32_t *tokens, const int32_t *targets,
-                  int B, int T, const uint32_t noise[3], double *seq_loss)
+                  int B, int nseg, int T, const lstm_noise *noise, double *seq_loss)
 {
-    const int BT = B * T, H = m->H;
+    const int BT = B * T, H = m->H, rows = BT / nseg;
     lookup_forward(m->x0, tokens, W(m, params, m->wte), BT, m->E);
     for (int l = 0; l < m->L; l++)
-        lstm_layer_forward(m->h[l], m->c[l], m->tc[l], m->gates[l], layer_input(m, l, BT, noise),
-                           W(m, params, m->w_ih[l]), W(m, params, m->w_hh[l]),
-                           W(m, params, m->bias[l]), B, T, l ? H : m->E, H);
-    linear_forward(m->logits, m->h[m->L - 1], W(m, params, m->out_w), W(m, params, m->out_b), BT,
-                   H, m->V);
+        lstm_layer_forward(m->h[l], m->c[l], m->tc[l], m->gates[l],
+                           layer_input(m, l, BT, nseg, noise), W(m, params, m->w_ih[l]),
+                           W(m, params, m->w_hh[l]), W(m, params, m->bias[l]), B, nseg, T,
+                           l ? H : m->E, H);
+    for (int s = 0; s < nseg; s++)
+        linear_forward(m->logits + (size_t)s * rows * m->V, m->h[m->L - 1] + (size_t)s * rows * H,
+                       W(m, params, m->out_w), W(m, params, m->out_b), rows, H, m->V);
     if (targets)
         crossentropy_forward(m->logits, seq_loss, targets, B, T, m->V);
 }
 
-void lstm_backward(lstm *m, const float *params, float *grads, const int32_t *tokens,
-                   const int32_t *targets, int B, int T, float scale)
+/* grads[s] + the offset of tensor idx, for every segment. */
+static float *const *views(const lstm *m, float *const *grads, int nseg, int idx, float **out)
 {
-    const int BT = B * T, H = m->H, V = m->V;
+    for (int s = 0; s < nseg; s++)
+        out[s] = P(m, grads[s], idx);
+    return out;
+}
+
+void lstm_backward(lstm *m, const float *params, float *const *grads, const int32_t *tokens,
+                   const int32_t *targets, int B, int nseg, int T, float scale)
+{
+    const int BT = B * T, H = m->H, V = m->V, rows = BT / nseg;
     const size_t nh = (size_t)BT * H;
+    float **vw = m->views, **vh = vw + m->maxB, **vb = vh + m->maxB; /* nseg <= B <= maxB */
     memset(m->dlogits, 0, (size_t)BT * V * sizeof(float));
     crossentropy_backward(m->dlogits, m->logits, targets, BT, V, scale);
-    linear_backward_params(P(m, grads, m->out_w), P(m, grads, m->out_b), m->dlogits,
-                           m->h[m->L - 1], BT, H, V, 1);
     memset(m->dh, 0, nh * sizeof(float));
-    linear_backward_input(m->dh, m->dlogits, W(m, params, m->out_w), BT, H, V);
+    for (int s = 0; s < nseg; s++) {
+        const size_t r0 = (size_t)s * rows;
+        linear_backward_params(P(m, grads[s], m->out_w), P(m, grads[s], m->out_b),
+                               m->dlogits + r0 * V, m->h[m->L - 1] + r0 * H, rows, H, V, 1);
+        linear_backward_input(m->dh + r0 * H, m->dlogits + r0 * V, W(m, params, m->out_w), rows, H,
+                              V);
+    }
     for (int l = m->L - 1; l >= 0; l--) {
         const int In = l ? H : m->E;
         const float *x = l == 0 ? m->x0 : m->mask[l] ? m->in[l] : m->h[l - 1];
         memset(m->dx, 0, (size_t)BT * In * sizeof(float));
-        lstm_layer_backward(m->dx, P(m, grads, m->w_ih[l]), P(m, grads, m->w_hh[l]),
-                            P(m, grads, m->bias[l]), m->dh, m->dgates, m->hprev, m->dc, x,
-                            m->h[l], m->c[l], m->tc[l], m->gates[l], W(m, params, m->w_ih[l]),
-                            W(m, params, m->w_hh[l]), B, T, In, H);
+        lstm_layer_backward(m->dx, views(m, grads, nseg, m->w_ih[l], vw),
+                            views(m, grads, nseg, m->w_hh[l], vh),
+                            views(m, grads, nseg, m->bias[l], vb), m->dh, m->dgates, m->hprev,
+                            m->dc, x, m->h[l], m->c[l], m->tc[l], m->gates[l],
+                            W(m, params, m->w_ih[l]), W(m, params, m->w_hh[l]), B, nseg, T, In, H);
         if (l == 0)
             break;
         for (size_t i = 0; i < nh; i++) /* through the dropout into the layer below */
             m->dh[i] = m->mask[l] ? m->dx[i] * m->mask[l][i] : m->dx[i];
     }
-    lookup_backward(P(m, grads, m->wte), m->dx, tokens, BT, m->E);
+    for (int s = 0; s < nseg; s++)
+        lookup_backward(P(m, grads[s], m->wte), m->dx + (size_t)s * rows * m->E,
+                        tokens + (size_t)s * rows, rows, m->E);
 }
 
 /* The model interface. */
@@ -234,15 +257,23 @@ static void lstm_init_model(const model *base, float *params, uint32_t seed)
 
 static void lstm_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
-    const uint32_t noise[3] = {b->seed, b->call_stream, b->call_counter};
-    lstm_forward((lstm *)base, params, b->tokens, b->targets, b->rows, b->T,
-                 b->train ? noise : NULL, row_loss);
+    const lstm_noise noise = {b->seed, b->call_counter, b->nseg > 1 ? b->seg_stream
+                                                                     : &b->call_stream};
+    lstm_forward((lstm *)base, params, b->tokens, b->targets, b->rows, b->nseg, b->T,
+                 b->train ? &noise : NULL, row_loss);
+}
+
+static void lstm_backward_lanes(model *base, const float *params, float *const *grads,
+                                const batch *b, float scale)
+{
+    lstm_backward((lstm *)base, params, grads, b->tokens, b->targets, b->rows, b->nseg, b->T,
+                  scale);
 }
 
 static void lstm_backward_batch(model *base, const float *params, float *grad, const batch *b,
                                 float scale)
 {
-    lstm_backward((lstm *)base, params, grad, b->tokens, b->targets, b->rows, b->T, scale);
+    lstm_backward_lanes(base, params, &grad, b, scale);
 }
 
 /* 2 FLOPs per weight and token forward, 4 backward; the embedding is a
@@ -298,6 +329,7 @@ const model_type lstm_model = {
     .init = lstm_init_model,
     .forward = lstm_forward_batch,
     .backward = lstm_backward_batch,
+    .backward_lanes = lstm_backward_lanes,
     .flops_per_unit = lstm_flops,
     .gen_reset = lstm_gen_reset,
     .gen_push = lstm_gen_push,

@@ -37,6 +37,7 @@ typedef struct {
     float *logits;                     /* [BT, V]: probabilities after a forward with targets */
     float *dlogits, *dh, *dx, *dgates, *hprev, *dc; /* backward scratch */
     float *gen;                        /* generation: h and c per layer, gates, logits */
+    float **views;                     /* 3 * maxB: per-segment gradient views */
 } lstm;
 
 /* Fills m; -1 after a line on failure. */
@@ -46,11 +47,19 @@ void lstm_free(lstm *m);
  * and biases, N(0, 1) embeddings, and the forget gates' biases at 1; from
  * the (seed, RNG_INIT) stream. */
 void lstm_init(const lstm *m, float *params, uint32_t seed);
-/* noise: where the dropout masks come from, NULL for none. */
+/* Where a call's dropout masks come from: segment s (nseg segments of B /
+ * nseg sequences, one per lane) draws from (seed, stream[s], counter). */
+typedef struct {
+    uint32_t seed, counter;
+    const uint32_t *stream;
+} lstm_noise;
+
+/* noise NULL: no dropout. */
 void lstm_forward(lstm *m, const float *params, const int32_t *tokens, const int32_t *targets,
-                  int B, int T, const uint32_t noise[3], double *seq_loss);
-/* After lstm_forward with targets: adds d(scale * summed loss) into grads. */
-void lstm_backward(lstm *m, const float *params, float *grads, const int32_t *tokens,
-                   const int32_t *targets, int B, int T, float scale);
+                  int B, int nseg, int T, const lstm_noise *noise, double *seq_loss);
+/* After lstm_forward with targets: adds d(scale * summed loss) of segment s
+ * into grads[s]. */
+void lstm_backward(lstm *m, const float *params, float *const *grads, const int32_t *tokens,
+                   const int32_t *targets, int B, int nseg, int T, float scale);
 
 #endif

@@ -7,6 +7,109 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The recurrent products have a handful of rows (a lane's sequences) and a
+ * large weight: sgemm spends most of its time packing the weight for each
+ * of them. These two loops read the weight as it lies instead, one row of it
+ * at a time for all the sequences, and sum in a fixed order, so a row's
+ * result does not depend on how many rows there are. */
+
+/* Compiled for AVX-512, AVX2 and plain x86-64, the best picked at run time:
+ * the same sums in the same order in each (16 running sums are 16 lanes,
+ * whatever the vector width; no fused multiply-add), so the same bits. */
+#ifdef LSTM_NO_CLONES /* for checking that claim: plain x86-64 only */
+#define VECTOR_CLONES
+#else
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+
+/* 16 floats, one vector register under AVX-512, four under plain x86-64:
+ * each lane's arithmetic is the same whatever the width. The helpers below
+ * are always inlined, so the ABI of passing a v16 (GCC's -Wpsabi note)
+ * never comes into play. */
+typedef float v16 __attribute__((vector_size(64)));
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+static inline __attribute__((always_inline)) v16 load16(const float *p)
+{
+    v16 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* A dot product's 16 running sums, then a fixed tree, then the tail that
+ * did not fill 16: the order every output of times_wt is summed in. */
+static inline __attribute__((always_inline)) float finish(v16 acc, const float *x, const float *y, int k, int K)
+{
+    float a[16], tail = 0.0f;
+    memcpy(a, &acc, sizeof a);
+    for (int s = 8; s > 0; s >>= 1)
+        for (int j = 0; j < s; j++)
+            a[j] += a[j + s];
+    for (; k < K; k++)
+        tail += x[k] * y[k];
+    return a[0] + tail;
+}
+
+/* out[m, n] += a[m, :] . W[n, :] for m < M, n < N; rows of a, out strided.
+ * Blocks of 4 rows of a by 4 rows of W share their loads. */
+VECTOR_CLONES static void times_wt(float *out, int ldo, const float *a, int lda, const float *W,
+                                   int M, int N, int K)
+{
+    const int K16 = K / 16 * 16;
+    for (int n0 = 0; n0 < N; n0 += 4) {
+        const int nb = N - n0 < 4 ? N - n0 : 4;
+        const float *w[4];
+        for (int j = 0; j < 4; j++)
+            w[j] = W + (size_t)(n0 + (j < nb ? j : 0)) * K;
+        for (int m0 = 0; m0 < M; m0 += 4) {
+            const int mb = M - m0 < 4 ? M - m0 : 4;
+            const float *x[4];
+            for (int i = 0; i < 4; i++)
+                x[i] = a + (size_t)(m0 + (i < mb ? i : 0)) * lda;
+            v16 acc[4][4] = {{{0}}};
+            for (int k = 0; k < K16; k += 16) {
+                const v16 w0 = load16(w[0] + k), w1 = load16(w[1] + k), w2 = load16(w[2] + k),
+                          w3 = load16(w[3] + k);
+                for (int i = 0; i < 4; i++) {
+                    const v16 xi = load16(x[i] + k);
+                    acc[i][0] += xi * w0;
+                    acc[i][1] += xi * w1;
+                    acc[i][2] += xi * w2;
+                    acc[i][3] += xi * w3;
+                }
+            }
+            for (int i = 0; i < mb; i++)
+                for (int j = 0; j < nb; j++)
+                    out[(size_t)(m0 + i) * ldo + n0 + j] += finish(acc[i][j], x[i], w[j], K16, K);
+        }
+    }
+}
+
+/* out[m, :] += sum over n of d[m, n] W[n, :], n in order: each output is
+ * added to one term at a time, whatever the blocking (4 rows of W at a
+ * time, held while they serve every row). */
+VECTOR_CLONES static void times_w(float *out, int ldo, const float *d, int ldd, const float *W,
+                                  int M, int N, int K)
+{
+    const int K16 = K / 16 * 16;
+    for (int n0 = 0; n0 < N; n0 += 4) {
+        const int nb = N - n0 < 4 ? N - n0 : 4;
+        for (int m = 0; m < M; m++) {
+            const float *g = d + (size_t)m * ldd + n0;
+            float *o = out + (size_t)m * ldo;
+            for (int k = 0; k < K16; k += 16) {
+                v16 acc = load16(o + k);
+                for (int j = 0; j < nb; j++)
+                    acc += g[j] * load16(W + (size_t)(n0 + j) * K + k);
+                memcpy(o + k, &acc, sizeof acc);
+            }
+            for (int k = K16; k < K; k++)
+                for (int j = 0; j < nb; j++)
+                    o[k] += g[j] * W[(size_t)(n0 + j) * K + k];
+        }
+    }
+}
+
 /* The gates of one row from their pre-activations, and the new state. */
 static void cell(float *restrict g, float *restrict c, float *restrict tc, float *restrict h,
                  const float *restrict cprev, int H)
@@ -23,16 +126,17 @@ static void cell(float *restrict g, float *restrict c, float *restrict tc, float
     }
 }
 
-void lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x, const float *Wih,
-                  const float *Whh, const float *bias, int B, int T, int In, int H)
+void lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x,
+                        const float *Wih, const float *Whh, const float *bias, int B, int nseg,
+                        int T, int In, int H)
 {
-    const int G = 4 * H;
-    linear_forward(gates, x, Wih, bias, B * T, In, G);
+    const int G = 4 * H, rows = B / nseg * T;
+    for (int s = 0; s < nseg; s++)
+        linear_forward(gates + (size_t)s * rows * G, x + (size_t)s * rows * In, Wih, bias, rows,
+                       In, G);
     for (int t = 0; t < T; t++) {
         if (t > 0) /* rows b * T + t of gates += h[b * T + t - 1] . Whh^T */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, G, H, 1.0f,
-                        h + (size_t)(t - 1) * H, T * H, Whh, H, 1.0f, gates + (size_t)t * G,
-                        T * G);
+            times_wt(gates + (size_t)t * G, T * G, h + (size_t)(t - 1) * H, T * H, Whh, B, G, H);
         for (int b = 0; b < B; b++) {
             const size_t row = (size_t)b * T + t;
             cell(gates + row * G, c + row * H, tc + row * H, h + row * H,
@@ -66,12 +170,13 @@ static void cell_backward(float *restrict dg, float *restrict dc, const float *r
     }
 }
 
-void lstm_layer_backward(float *dx, float *dWih, float *dWhh, float *dbias, float *dh, float *dgates,
-                   float *hprev, float *dc, const float *x, const float *h, const float *c,
-                   const float *tc, const float *gates, const float *Wih, const float *Whh, int B,
-                   int T, int In, int H)
+void lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh, float *const *dbias,
+                         float *dh, float *dgates, float *hprev, float *dc, const float *x,
+                         const float *h, const float *c, const float *tc, const float *gates,
+                         const float *Wih, const float *Whh, int B, int nseg, int T, int In,
+                         int H)
 {
-    const int G = 4 * H;
+    const int G = 4 * H, rows = B / nseg * T;
     memset(dc, 0, (size_t)B * H * sizeof(float));
     for (int t = T - 1; t >= 0; t--) {
         for (int b = 0; b < B; b++) {
@@ -80,9 +185,7 @@ void lstm_layer_backward(float *dx, float *dWih, float *dWhh, float *dbias, floa
                           tc + row * H, t > 0 ? c + (row - 1) * H : NULL, H);
         }
         if (t > 0) /* dh[b * T + t - 1] += dgates[b * T + t] . Whh */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, H, G, 1.0f,
-                        dgates + (size_t)t * G, T * G, Whh, H, 1.0f, dh + (size_t)(t - 1) * H,
-                        T * H);
+            times_w(dh + (size_t)(t - 1) * H, T * H, dgates + (size_t)t * G, T * G, Whh, B, G, H);
     }
     /* the recurrent weights see h shifted by one step: one sgemm for all */
     for (int b = 0; b < B; b++) {
@@ -90,11 +193,14 @@ void lstm_layer_backward(float *dx, float *dWih, float *dWhh, float *dbias, floa
         memset(dst, 0, (size_t)H * sizeof(float));
         memcpy(dst + H, h + (size_t)b * T * H, (size_t)(T - 1) * H * sizeof(float));
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, B * T, 1.0f, dgates, G, hprev, H,
-                1.0f, dWhh, H);
-    linear_backward_params(dWih, dbias, dgates, x, B * T, In, G, 1);
-    if (dx)
-        linear_backward_input(dx, dgates, Wih, B * T, In, G);
+    for (int s = 0; s < nseg; s++) {
+        const size_t r0 = (size_t)s * rows;
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dgates + r0 * G, G,
+                    hprev + r0 * H, H, 1.0f, dWhh[s], H);
+        linear_backward_params(dWih[s], dbias[s], dgates + r0 * G, x + r0 * In, rows, In, G, 1);
+        if (dx)
+            linear_backward_input(dx + r0 * In, dgates + r0 * G, Wih, rows, In, G);
+    }
 }
 
 void lstm_layer_step(float *h, float *c, float *gates, const float *x, const float *Wih,
