@@ -93,7 +93,7 @@ void lane_sum_free(lane_sum *s)
 void lane_sum_begin(lane_sum *s)
 {
     for (int k = 0; k < s->nslots; k++) {
-        memset(s->slot[k].acc, 0, s->off[s->nbuckets] * sizeof(double));
+        memset(s->slot[k].acc + s->off[0], 0, (s->off[s->nbuckets] - s->off[0]) * sizeof(double));
         memset(s->slot[k].bucket_max, 0, (size_t)(s->nbuckets + 1) * sizeof(float));
     }
 }
@@ -169,10 +169,10 @@ static int32_t scale_exp(const lane_sum *s, float m, int spare)
 static void merge_slots(lane_sum *s)
 {
     lane_sum_slot *s0 = &s->slot[0];
-    const size_t n = s->off[s->nbuckets];
+    const size_t lo = s->off[0], n = s->off[s->nbuckets] - lo;
     for (int k = 1; k < s->nslots; k++) {
-        const double *restrict a = s->slot[k].acc;
-        double *restrict acc = s0->acc;
+        const double *restrict a = s->slot[k].acc + lo;
+        double *restrict acc = s0->acc + lo;
         for (size_t i = 0; i < n; i++)
             acc[i] += a[i];
         for (int b = 0; b <= s->nbuckets; b++) {
@@ -206,7 +206,7 @@ int lane_sum_end(lane_sum *s, float *out)
             s->exps[b] = scale_exp(s, bucket_max[b], 0);
         return LANE_SUM_AGAIN;
     }
-    comm_sum_double(acc_all, s->off[s->nbuckets]);
+    comm_sum_double(acc_all + s->off[0], s->off[s->nbuckets] - s->off[0]);
     for (int b = 0; b < s->nbuckets; b++) {
         const double inv = ldexp(1.0, -(int)s->exps[b]);
         const double *restrict acc = acc_all;

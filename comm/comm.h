@@ -35,8 +35,10 @@ void comm_bcast_bytes(void *buf, size_t n, int root);
  *             compute its gradient g; lane_sum_add(&s, slot of the thread, g);
  *     } while (lane_sum_end(&s, out) == LANE_SUM_AGAIN);
  * Each lane's gradient is added as soon as it is computed. Buckets are
- * [off[b], off[b+1]); exps holds each bucket's scale exponent, carried from
- * step to step: it belongs in a checkpoint for an exact resume. */
+ * [off[b], off[b+1]), offsets into the whole gradient (they need not start
+ * at 0: a sum may cover a part of the parameters); exps holds each bucket's
+ * scale exponent, carried from step to step: it belongs in a checkpoint for
+ * an exact resume. */
 typedef struct {
     double *acc;       /* n doubles */
     float *bucket_max; /* nbuckets + 1: the last is the overflow flag */

@@ -266,7 +266,7 @@ int shard_read(const char *path, enum shard_kind kind, int want_index, int want_
         goto fail;
     }
     h5_attr_read_num(file, "first_sample", H5T_NATIVE_LLONG, &first);
-    if (index != want_index || count != want_count) {
+    if ((want_index >= 0 && index != want_index) || (want_count >= 0 && count != want_count)) {
         fprintf(stderr, "trainer: %s: shard %lld of %lld, expected shard %d of %d\n", path, index,
                 count, want_index, want_count);
         goto fail;

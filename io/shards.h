@@ -44,7 +44,7 @@ int shard_read_count(const char *path);
 int shard_write(const char *path, const shard *s, const char *source, const char *split);
 
 /* Reads and checks one shard: the kind, dataset names, types and shapes, and
- * that its index and count are the expected ones. On failure prints one line
+ * that its index and count are the expected ones (-1: any). On failure prints one line
  * naming the file and the problem, and returns -1. */
 int shard_read(const char *path, enum shard_kind kind, int want_index, int want_count,
                shard *out);

@@ -5,6 +5,8 @@
 # REPEATS runs and the ratio exact / fast.
 #   bash jobs/bench.sh vae     default VAE on data/fmnist, samples/s
 #   bash jobs/bench.sh gpt     gpt-kjv on data/kjv, tokens/s
+#   bash jobs/bench.sh lstm    lstm-kjv on data/kjv, tokens/s
+#   bash jobs/bench.sh words   lstm-kjv-words on data/kjv-words, tokens/s
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -15,7 +17,9 @@ NPS=${NPS:-"1 2"}
 case "$model" in
 vae) args="--config jobs/vae.conf --steps ${STEPS:-300}"; unit=samples ;;
 gpt) args="--config jobs/gpt-kjv.conf --steps ${STEPS:-40} --eval-every 0 --sample-every 0"; unit=tokens ;;
-*) echo "usage: $0 vae|gpt" >&2; exit 2 ;;
+lstm) args="--config jobs/lstm-kjv.conf --steps ${STEPS:-20} --eval-every 0 --sample-every 0"; unit=tokens ;;
+words) args="--config jobs/lstm-kjv-words.conf --steps ${STEPS:-200} --eval-every 0"; unit=tokens ;;
+*) echo "usage: $0 vae|gpt|lstm|words" >&2; exit 2 ;;
 esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -29,7 +33,7 @@ for r in $(seq "$REPEATS"); do
     done
 done
 median() { sort -n "$1" | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-printf '%s: %s/s, median of %s runs\n' "$model" "$unit" "$REPEATS"
+printf '%s: %s/s, median of %s runs; %s\n' "$model" "$unit" "$REPEATS" "$(build/bin/trainer --version)"
 printf '%-6s %12s %12s %8s\n' "-np" "exact" "fast" "ratio"
 for np in $NPS; do
     e=$(median "$tmp/exact-$np")

@@ -6,7 +6,7 @@
 set -euo pipefail
 packages=(
     build-essential autoconf automake libtool pkg-config
-    openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev check
+    openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev check
     dataset-fashion-mnist bible-kjv procps
     valgrind clang libclang-rt-14-dev
 )

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Bitwise reproducibility (--reduce exact, the default), for a small VAE, a
-# small GPT and a small LSTM (all with gradient accumulation, the language
-# models with dropout): the parameters after 12
+# small GPT, a small LSTM (all three with gradient accumulation, the language
+# models with dropout) and a small GAN (two phases a step): the parameters after 12
 # steps are the same bits for -np 1, 2, 4 and 8, for any number of lane
 # threads, for a run stopped at step 5 at -np 4 and resumed at -np 2, and for
 # the same run twice.
@@ -17,6 +17,8 @@ LSTM="train --model lstm --data $TESTTMP/text --layers 2 --embed 16 --dim 32 --c
      --lr 3e-3 --warmup 4 --dropout 0.1 --micro-steps 2 --val-windows 16 --eval-every 0
      --log-every 100"
 
+GAN="train --model gan --data $TESTTMP/data --batch 32 --latent 8 --log-every 100"
+
 run() { # run NP RUN_DIR STEPS [more args], with $ARGS
     local np=$1 dir=$2 steps=$3
     shift 3
@@ -24,7 +26,7 @@ run() { # run NP RUN_DIR STEPS [more args], with $ARGS
         { cat "$TESTTMP/log"; return 1; }
 }
 
-for model in VAE GPT LSTM; do
+for model in VAE GPT LSTM GAN; do
     ARGS=${!model}
     R="$TESTTMP/$model"
     declare -A sum=()

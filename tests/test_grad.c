@@ -4,6 +4,9 @@
  * for a scalar f, with |analytic - numeric| <= ATOL + RTOL * |numeric|.
  * The forward passes run in float, so h = 1e-3 and the tolerances are set
  * for float rounding (about 1e-7 relative in f, amplified by 1 / 2h). */
+#include "trainer/frechet.h"
+#include "trainer/models/classifier.h"
+#include "trainer/models/gan.h"
 #include "trainer/models/gpt.h"
 #include "trainer/models/lstm.h"
 #include "trainer/models/vae.h"
@@ -697,6 +700,160 @@ START_TEST(lstm_segments_are_lanes)
 }
 END_TEST
 
+/* LeakyReLU and the sigmoid: f = sum(r * act(x)). */
+enum { KN = 12 };
+static float kx[KN], kr[KN];
+static int kwhich;
+
+static double kact_f(void)
+{
+    float out[KN];
+    if (kwhich == 0)
+        leaky_relu_forward(out, kx, 0.2f, KN);
+    else
+        sigmoid_forward(out, kx, KN);
+    double f = 0;
+    for (int i = 0; i < KN; i++)
+        f += (double)kr[i] * out[i];
+    return f;
+}
+
+START_TEST(leaky_relu_and_sigmoid)
+{
+    randu(kx, KN, 40, -3, 3);
+    randu(kr, KN, 41, -1, 1);
+    for (int i = 0; i < KN; i++) /* away from the kink, where differences lie */
+        if (fabsf(kx[i]) < 0.01f)
+            kx[i] = 0.5f;
+    for (kwhich = 0; kwhich < 2; kwhich++) {
+        float out[KN], dx[KN] = {0};
+        if (kwhich == 0)
+            leaky_relu_forward(out, kx, 0.2f, KN);
+        else
+            sigmoid_forward(out, kx, KN);
+        if (kwhich == 0)
+            leaky_relu_backward(dx, out, kr, 0.2f, KN);
+        else
+            sigmoid_backward(dx, out, kr, KN);
+        check_fd(kx, dx, KN, kact_f, kwhich ? "sigmoid" : "leaky relu");
+    }
+    float big[2] = {-100.0f, 100.0f}, out[2];
+    sigmoid_forward(out, big, 2);
+    ck_assert(out[0] >= 0.0f && out[0] < 1e-30f && out[1] == 1.0f);
+}
+END_TEST
+
+/* The GAN's two losses: the discriminator's, whose gradient reaches only
+ * the discriminator; and the generator's, through a frozen discriminator,
+ * whose gradient reaches only the generator. */
+enum { GIN = 6, GZ = 3, GR = 3 };
+static gan qm;
+static float *qparams, qx[GR * GIN];
+static float qz[GR * GZ];
+static int qphase;
+
+static double gan_f(void)
+{
+    double loss[GR];
+    memcpy(qm.z, qz, sizeof qz);
+    gan_forward(&qm, qparams, qx, GR, qphase, loss);
+    return (loss[0] + loss[1] + loss[2]) / GR;
+}
+
+START_TEST(gan_losses)
+{
+    const int widths[4] = {5, 4, 4, 3};
+    ck_assert_int_eq(gan_build(&qm, GIN, GZ, 0.2f, widths, GR), 0);
+    const size_t P = qm.base.params.total;
+    qparams = calloc(P, sizeof(float));
+    params_init_linear(&qm.base.params, qparams, 6);
+    for (size_t i = 0; i < P; i++)
+        qparams[i] *= 3.0f; /* enough signal through every layer */
+    randu(qx, GR * GIN, 42, 0, 1);
+    rng_normals(7, 0, RNG_EPS, 0, 0, qz, GR * GZ);
+    for (qphase = 0; qphase < 2; qphase++) {
+        float *grad = calloc(P, sizeof(float));
+        double loss[GR];
+        memcpy(qm.z, qz, sizeof qz);
+        gan_forward(&qm, qparams, qx, GR, qphase, loss);
+        gan_backward(&qm, qparams, grad, GR, qphase, 1.0f / GR);
+        for (int t = 0; t < qm.base.params.n; t++) {
+            const param_view *v = &qm.base.params.v[t];
+            const int mine = qphase == 0 ? t >= qm.d1w : t < qm.d1w;
+            if (mine) {
+                check_fd(qparams + v->offset, grad + v->offset, v->numel, gan_f, v->name);
+                continue;
+            }
+            for (size_t i = 0; i < v->numel; i++) /* the other network: untouched */
+                ck_assert_float_eq(grad[v->offset + i], 0.0f);
+        }
+        free(grad);
+    }
+    free(qparams);
+    gan_free(&qm);
+}
+END_TEST
+
+/* The classifier's softmax cross-entropy on labels. */
+enum { CIN = 7, CR = 4, CK = 3 };
+static classifier cm;
+static float *cparams, cx[CR * CIN];
+static const uint8_t clab[CR] = {0, 2, 1, 2};
+
+static double classifier_f(void)
+{
+    double loss[CR];
+    classifier_forward(&cm, cparams, cx, clab, CR, loss);
+    return (loss[0] + loss[1] + loss[2] + loss[3]) / CR;
+}
+
+START_TEST(classifier_loss)
+{
+    ck_assert_int_eq(classifier_build(&cm, CIN, CK, 6, 5, CR), 0);
+    const size_t P = cm.base.params.total;
+    cparams = calloc(P, sizeof(float));
+    float *grad = calloc(P, sizeof(float));
+    params_init_linear(&cm.base.params, cparams, 8);
+    randu(cx, CR * CIN, 43, 0, 1);
+    double loss[CR];
+    classifier_forward(&cm, cparams, cx, clab, CR, loss);
+    classifier_backward(&cm, cparams, grad, cx, CR, 1.0f / CR);
+    for (int t = 0; t < cm.base.params.n; t++) {
+        const param_view *v = &cm.base.params.v[t];
+        check_fd(cparams + v->offset, grad + v->offset, v->numel, classifier_f, v->name);
+    }
+    free(grad);
+    free(cparams);
+    classifier_free(&cm);
+}
+END_TEST
+
+/* The Frechet distance: 0 between a set and itself, and the closed form
+ * between known Gaussians (diagonal, and one that needs the matrix root). */
+START_TEST(frechet)
+{
+    enum { D = 4, N = 200 };
+    float rows[N * D];
+    rng_normals(11, 0, RNG_EVAL, 0, 0, rows, N * D);
+    for (int i = 0; i < N * D; i++)
+        rows[i] = rows[i] * (1.0f + (float)(i % D)) + (float)(i % 3);
+    feature_stats st;
+    ck_assert_int_eq(stats_init(&st, D), 0);
+    stats_add(&st, rows, N);
+    double mu[D], cov[D * D];
+    stats_finish(&st, mu, cov);
+    stats_free(&st);
+    ck_assert_double_lt(fabs(frechet_distance(mu, cov, mu, cov, D)), 1e-9);
+    /* diag(1, 4) vs diag(9, 1), means 1 and 2 apart: 5 + (1 + 9 - 6) + (4 + 1 - 4) */
+    const double m1[2] = {0, 0}, m2[2] = {1, 2}, c1[4] = {1, 0, 0, 4}, c2[4] = {9, 0, 0, 1};
+    ck_assert_double_eq_tol(frechet_distance(m1, c1, m2, c2, 2), 10.0, 1e-9);
+    /* [[2, 1], [1, 2]] vs I: 4 + 2 - 2 (sqrt 3 + 1) */
+    const double c3[4] = {2, 1, 1, 2}, id[4] = {1, 0, 0, 1};
+    ck_assert_double_eq_tol(frechet_distance(m1, c3, m1, id, 2), 6.0 - 2.0 * (sqrt(3.0) + 1.0),
+                            1e-9);
+}
+END_TEST
+
 /* A configuration built the way the program builds it: defaults, then
  * these settings. */
 static void build_config(config *c, const char *const (*kv)[2], int n)
@@ -783,6 +940,10 @@ int main(void)
     tcase_add_test(tc, lstm_whole_model);
     tcase_add_test(tc, lstm_generation_state);
     tcase_add_test(tc, lstm_segments_are_lanes);
+    tcase_add_test(tc, leaky_relu_and_sigmoid);
+    tcase_add_test(tc, gan_losses);
+    tcase_add_test(tc, classifier_loss);
+    tcase_add_test(tc, frechet);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -33,6 +33,7 @@ typedef struct {
     uint32_t purpose;
     rng_key *key; /* [cap] */
     int train;
+    int phase; /* which loss a model with phases computes (model.h) */
     uint32_t call_stream, call_counter;
     /* rows of several lanes in one call (models with backward_lanes): nseg
      * segments of rows / nseg rows each, segment s drawing its per-call

@@ -14,7 +14,8 @@
     OPT(config, field, name, kind, def, cmds, min, max, help)
 static const opt_spec COMMON[] = {
     C(model, "model", OPT_STR, "vae", TR, 0, 0, "the model to train (trainer --help lists them)"),
-    C(data, "data", OPT_STR, "data/fmnist", TR | CMD_EVAL, 0, 0, "folder of shard files"),
+    C(data, "data", OPT_STR, "data/fmnist", TR | CMD_EVAL | CMD_SAMPLE | CMD_SCORE, 0, 0,
+      "folder of shard files"),
     C(run_dir, "run-dir", OPT_STR, "runs/default", TR, 0, 0,
       "folder for checkpoint.h5 and the run's outputs"),
     C(resume, "resume", OPT_STR, "", TR, 0, 0,
@@ -57,7 +58,12 @@ static const opt_spec COMMON[] = {
     C(source, "source", OPT_STR, "fashion-mnist", CMD_PREPARE, 0, 0, "fashion-mnist or text"),
     C(input, "input", OPT_STR, "/usr/share/datasets/fashion-mnist", CMD_PREPARE, 0, 0,
       "IDX folder (fashion-mnist) or a file (text)"),
-    C(out, "out", OPT_STR, "data/fmnist", CMD_PREPARE, 0, 0, "folder for the shard files"),
+    C(out, "out", OPT_STR, "", CMD_PREPARE | CMD_SAMPLE, 0, 0,
+      "prepare: folder for the shard files (data/fmnist or data/kjv...); sample: an .h5 file "
+      "of generated images"),
+    C(images, "images", OPT_STR, "", CMD_SCORE, 0, 0, "shard-format file of images to score"),
+    C(classifier, "classifier", OPT_STR, "", CMD_SCORE, 0, 0,
+      "checkpoint of a classifier: its features are the score's space"),
     C(shards, "shards", OPT_INT, "8", CMD_PREPARE, 1, 4096, "train shards (and test shards)"),
     C(tokens, "tokens", OPT_STR, "bytes", CMD_PREPARE, 0, 0,
       "text: bytes, or words (a vocabulary of the most frequent words, the rest <unk>)"),
@@ -74,6 +80,7 @@ static const char *command_name(enum command cmd)
     case CMD_TRAIN: return "train";
     case CMD_EVAL: return "eval";
     case CMD_SAMPLE: return "sample";
+    case CMD_SCORE: return "score";
     }
     return "?";
 }
@@ -335,14 +342,17 @@ static int one_of(const char *name, const char *v, const char *a, const char *b,
     return -1;
 }
 
-static int check_common(const config *c, enum command cmd, int loud)
+static int check_common(config *c, enum command cmd, int loud)
 {
     if (one_of("reduce", c->reduce, "exact", "fast", loud) ||
         one_of("on-nonfinite", c->on_nonfinite, "stop", "skip", loud))
         return -1;
-    if (cmd == CMD_PREPARE)
+    if (cmd == CMD_PREPARE) {
+        if (!c->out[0])
+            snprintf(c->out, sizeof c->out, "%s", strcmp(c->source, "text") ? "data/fmnist" : "data/text");
         return one_of("source", c->source, "fashion-mnist", "text", loud) ||
                one_of("tokens", c->tokens, "bytes", "words", loud);
+    }
     if (cmd != CMD_TRAIN)
         return 0;
     if (c->steps == 0 && c->epochs <= 0) {

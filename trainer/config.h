@@ -54,6 +54,9 @@ typedef struct config {
     char source[32];
     char input[CFG_PATH];
     char out[CFG_PATH];
+    /* score */
+    char images[CFG_PATH];
+    char classifier[CFG_PATH];
     int shards;
     char tokens[8];
     int vocab;

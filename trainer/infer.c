@@ -22,7 +22,8 @@ static int load(run *r, enum command cmd, int argc, char **argv, int *status)
         return -1;
     }
     run_setup_inference(r, r->task->infer_rows);
-    if ((cmd == CMD_EVAL && run_load_data(r, 0) != 0) || run_read_vocab(r, path) != 0)
+    const int need_data = cmd == CMD_EVAL || (cmd == CMD_SAMPLE && r->task->sample_needs_data);
+    if ((need_data && run_load_data(r, 0) != 0) || run_read_vocab(r, path) != 0)
         return -1;
     if (run_build_model(r) != 0 || run_read_checkpoint(r, path, &meta) != 0)
         return -1;

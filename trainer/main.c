@@ -18,7 +18,9 @@ static void usage(FILE *f)
             "  prepare   turn Fashion-MNIST IDX files or a text file into HDF5 shards\n"
             "  train     train a model data-parallel (run under mpirun)\n"
             "  eval      evaluate a checkpoint on its task's evaluation split\n"
-            "  sample    generate from a checkpoint (language models)\n"
+            "  sample    generate from a checkpoint: text, or images (.h5 and PNG)\n"
+            "  score     the Frechet distance of a file of images to the test split, in a\n"
+            "            classifier's features\n"
             "\n"
             "models (trainer train --model NAME):\n");
     for (int i = 0; i < model_count(); i++)
@@ -54,6 +56,8 @@ int main(int argc, char **argv)
         run = cmd_eval;
     else if (!strcmp(cmd, "sample"))
         run = cmd_sample;
+    else if (!strcmp(cmd, "score"))
+        run = cmd_score;
     if (!run) {
         fprintf(stderr, "trainer: unknown command \"%s\" (try trainer --help)\n", cmd);
         return EXIT_BAD_INPUT;

@@ -1,6 +1,8 @@
 /* The registry of models. A new model is a file in models/ and a line here. */
 #include "model.h"
 
+#include "models/classifier.h"
+#include "models/gan.h"
 #include "models/gpt.h"
 #include "models/lstm.h"
 #include "models/vae.h"
@@ -12,6 +14,8 @@ static const model_type *const BUILT_IN[] = {
     &vae_model,
     &gpt_model,
     &lstm_model,
+    &gan_model,
+    &classifier_model,
 };
 
 #define MAX_MODELS 32
@@ -52,6 +56,11 @@ int model_register(const model_type *t)
     if (!t->name || !t->task || !t->create || !t->destroy || !t->init || !t->forward ||
         !t->backward || !t->loss_name) {
         fprintf(stderr, "trainer: model %s lacks a required function\n", t->name ? t->name : "?");
+        return -1;
+    }
+    if (t->phases < 0 || t->phases > MAX_PHASES || (t->phases > 1 && !t->phase_tensors)) {
+        fprintf(stderr, "trainer: model %s: %d phases, at most %d, each with its tensors\n",
+                t->name, t->phases, MAX_PHASES);
         return -1;
     }
     if (model_find(t->name) || model_count() == MAX_MODELS) {

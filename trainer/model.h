@@ -33,6 +33,8 @@
 
 #include <stdint.h>
 
+#define MAX_PHASES 4
+
 typedef struct model_type model_type;
 
 /* The part of every model instance the program sees; a model's own struct
@@ -64,6 +66,16 @@ struct model_type {
     void (*forward)(model *m, const float *params, const batch *b, double *row_loss);
     void (*backward)(model *m, const float *params, float *grad, const batch *b, float scale);
 
+    /* Optional: a step in phases (a GAN: the discriminator, then the
+     * generator). In phase p the passes compute the gradient of that
+     * phase's loss (b->phase) into tensors [first, first + count) of the
+     * table only, and the step updates those tensors; the phases run in
+     * order, each seeing the parameters the one before left. 0: one phase
+     * over every tensor. */
+    int phases;
+    void (*phase_tensors)(const model *m, int phase, int *first, int *count);
+    const char *const *phase_names; /* for the progress line, e.g. {"D", "G"} */
+
     /* Optional. Rows of several lanes in one call: forward reads b->nseg
      * segments (segment s's per-call draws from b->seg_stream[s]) and
      * backward_lanes adds segment s's gradient into grads[s]; every row and
@@ -72,6 +84,17 @@ struct model_type {
      * lanes, so that a weight read once serves more rows. */
     void (*backward_lanes)(model *m, const float *params, float *const *grads, const batch *b,
                            float scale);
+
+    /* Optional, image models: images [b->rows, in] in [0, 1] made from the
+     * rows' own draws (b->key; the sample command). */
+    void (*generate_images)(model *m, const float *params, const batch *b, float *out);
+    /* Optional: reconstructions [b->rows, in] of the batch's images. */
+    void (*reconstruct_images)(model *m, const float *params, const batch *b, float *out);
+    /* Optional, classifiers: after forward, how many rows' likeliest class
+     * is their label; and the rows' features ([rows, *dim], the layer
+     * before the classes: the Frechet score's space). */
+    double (*correct)(model *m, const batch *b);
+    const float *(*features)(model *m, const float *params, const batch *b, int *dim);
 
     /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
     double (*flops_per_unit)(const model *m);

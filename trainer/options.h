@@ -11,8 +11,8 @@
 
 #include <stddef.h>
 
-enum command { CMD_PREPARE = 1, CMD_TRAIN = 2, CMD_EVAL = 4, CMD_SAMPLE = 8 };
-#define CMD_RUN (CMD_TRAIN | CMD_EVAL | CMD_SAMPLE)
+enum command { CMD_PREPARE = 1, CMD_TRAIN = 2, CMD_EVAL = 4, CMD_SAMPLE = 8, CMD_SCORE = 16 };
+#define CMD_RUN (CMD_TRAIN | CMD_EVAL | CMD_SAMPLE | CMD_SCORE)
 
 enum opt_type { OPT_INT, OPT_LONG, OPT_DOUBLE, OPT_STR, OPT_BOOL };
 

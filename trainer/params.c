@@ -1,5 +1,8 @@
 #include "params.h"
 
+#include "philox.h"
+
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -19,6 +22,20 @@ size_t params_add(param_table *t, const char *name, int ndim, size_t s0, size_t 
     v->decay = decay;
     t->total += v->numel;
     return v->offset;
+}
+
+void params_init_linear(const param_table *t, float *params, uint32_t seed)
+{
+    for (int i = 0; i < t->n; i++) {
+        const param_view *v = &t->v[i];
+        /* fan_in of a bias is that of its weight, the tensor just before it */
+        size_t fan_in = v->ndim == 2 ? v->shape[1] : t->v[i - 1].shape[1];
+        float bound = 1.0f / sqrtf((float)fan_in);
+        float *p = params + v->offset;
+        rng_uniforms(seed, RNG_STREAM_GLOBAL, RNG_INIT, (uint32_t)i, 0, p, v->numel);
+        for (size_t j = 0; j < v->numel; j++)
+            p[j] = (2.0f * p[j] - 1.0f) * bound;
+    }
 }
 
 void params_bucket_offsets(const param_table *t, size_t *off)

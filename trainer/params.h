@@ -5,6 +5,7 @@
 #define TRAINER_PARAMS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define PARAMS_MAX 512
 
@@ -24,6 +25,11 @@ typedef struct {
 
 /* Adds a tensor of shape (s0) or (s0, s1); returns its offset. */
 size_t params_add(param_table *t, const char *name, int ndim, size_t s0, size_t s1, int decay);
+
+/* PyTorch's nn.Linear default for a table of (weight [out, in], bias [out])
+ * pairs: U(-1/sqrt(in), 1/sqrt(in)) for both, tensor i drawn from the
+ * (seed, RNG_INIT, i) stream. */
+void params_init_linear(const param_table *t, float *params, uint32_t seed);
 
 /* Bucket boundaries for the gradient reduction: one bucket per tensor.
  * off must hold t->n + 1 entries. */

@@ -36,7 +36,21 @@ static double mfu(const run *r, double units_per_s)
     return r->peak_flops > 0 ? 100.0 * units_per_s * r->flops_per_unit / r->peak_flops : 0.0;
 }
 
-void print_progress(const run *r, const step_result *s, double loss, double window_time,
+/* "1.2345", or for a step in phases "D 1.2345 G 0.6789" */
+static void loss_text(const run *r, const double *loss, char *buf, size_t size)
+{
+    buf[0] = 0;
+    for (int p = 0; p < r->phases; p++) {
+        size_t used = strlen(buf);
+        if (r->phases > 1)
+            snprintf(buf + used, size - used, "%s%s %.4f", p ? " " : "", r->mt->phase_names[p],
+                     loss[p]);
+        else
+            snprintf(buf + used, size - used, "%8.4f", loss[p]);
+    }
+}
+
+void print_progress(const run *r, const step_result *s, const double *loss, double window_time,
                     long window_steps, double elapsed, double run_time, long steps_this_run)
 {
     char el[32], eta[32];
@@ -48,8 +62,10 @@ void print_progress(const run *r, const step_result *s, double loss, double wind
     char norm[32] = "      -";
     if (s->norm >= 0)
         snprintf(norm, sizeof norm, "%7.3f", s->norm);
-    printf("step %6ld/%ld | epoch %6.2f | loss %8.4f nats/%s | lr %.2e | norm %s | %8.0f %s/s",
-           r->step, r->total_steps, (double)r->step * units / (double)r->data.n_train, loss,
+    char losses[128];
+    loss_text(r, loss, losses, sizeof losses);
+    printf("step %6ld/%ld | epoch %6.2f | loss %s nats/%s | lr %.2e | norm %s | %8.0f %s/s",
+           r->step, r->total_steps, (double)r->step * units / (double)r->data.n_train, losses,
            task_unit(r->task, &r->data), s->lr, norm, per_s, r->task->rate_unit);
     if (r->flops_per_unit > 0)
         printf(" | MFU %4.1f%%", mfu(r, per_s));
@@ -68,6 +84,8 @@ static void eval_phrase(const run *r, const eval_result *e, char *buf, size_t si
     if (e->text_bytes > 0 && strcmp(u, "byte") != 0)
         snprintf(also, sizeof also, "perplexity %.2f, %.4f bits/byte, %.2f%% unknown",
                  exp(e->loss), e->nats / e->text_bytes / M_LN2, 100.0 * e->unknown / e->units);
+    else if (e->accuracy >= 0)
+        snprintf(also, sizeof also, "accuracy %.2f%%", 100.0 * e->accuracy);
     else
         snprintf(also, sizeof also, "%.4f bits/%s", e->loss / M_LN2, u);
     snprintf(buf, size, "%s %s %.4f nats/%s (%s) over %s", r->task->eval_name, r->mt->loss_name,

@@ -7,7 +7,8 @@
 #include "run.h"
 
 void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta);
-void print_progress(const run *r, const step_result *s, double loss, double window_time,
+/* loss: each phase's mean over the window */
+void print_progress(const run *r, const step_result *s, const double *loss, double window_time,
                     long window_steps, double elapsed, double run_time, long steps_this_run);
 /* "<what>: test negative ELBO 261.1862 nats/image (...) over 10000 images" */
 void print_eval(const run *r, const char *what, const eval_result *e);

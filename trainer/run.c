@@ -84,9 +84,10 @@ static int checkpoint_to_read(const run *r, enum command cmd, const cfg_list *co
     const char *resume = config_lookup(layers, 2, "resume");
     path[0] = 0;
     if (cmd != CMD_TRAIN) {
-        snprintf(path, size, "%s", config_lookup(layers, 2, "checkpoint"));
+        const char *key = cmd == CMD_SCORE ? "classifier" : "checkpoint";
+        snprintf(path, size, "%s", config_lookup(layers, 2, key));
         if (!path[0] && r->loud)
-            fprintf(stderr, "trainer: --checkpoint PATH is required\n");
+            fprintf(stderr, "trainer: --%s PATH is required\n", key);
         return path[0] ? 0 : -1;
     }
     if (!strcmp(resume, "auto")) {
@@ -202,6 +203,13 @@ int run_build_model(run *r)
         return -1;
     model *m0 = r->work[0].m;
     r->pt = &m0->params;
+    r->phases = r->mt->phases ? r->mt->phases : 1;
+    for (int p = 0; p < r->phases; p++) {
+        r->phase_first[p] = 0;
+        r->phase_count[p] = m0->params.n;
+        if (r->mt->phase_tensors)
+            r->mt->phase_tensors(m0, p, &r->phase_first[p], &r->phase_count[p]);
+    }
     const size_t P = r->pt->total;
     r->params = xcalloc(P, sizeof(float), "parameters");
     r->grad = xcalloc(P, sizeof(float), "gradients");
@@ -218,7 +226,11 @@ int run_build_model(run *r)
                 w->lane_grad[j] = xcalloc(P, sizeof(float), "lane gradient");
         }
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
-        if (lane_sum_init(&r->sum, r->nlanes, r->bucket_off, nb, r->nworkers, r->exps) != 0) {
+    }
+    for (int p = 0; p < r->phases; p++) {
+        const int f = r->phase_first[p], n = r->phase_count[p];
+        if (r->exact && lane_sum_init(&r->sum[p], r->nlanes, r->bucket_off + f, n, r->nworkers,
+                                      r->exps + f) != 0) {
             fprintf(stderr, "trainer: out of memory for the lane sums\n");
             comm_abort(EXIT_INTERNAL);
         }
@@ -243,7 +255,8 @@ void run_end(run *r)
         free(w->lane_grad);
     }
     free(r->work);
-    lane_sum_free(&r->sum);
+    for (int p = 0; p < MAX_PHASES; p++)
+        lane_sum_free(&r->sum[p]);
     free(r->params);
     free(r->grad);
     free(r->adam_m);

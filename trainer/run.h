@@ -52,7 +52,9 @@ typedef struct run {
     lane_pool pool;
     const param_table *pt;
     float *params, *grad, *adam_m, *adam_v;
-    lane_sum sum; /* exact: the order-free sum of lane gradients */
+    int phases, phase; /* the step's phases (model.h), and the one running */
+    int phase_first[MAX_PHASES], phase_count[MAX_PHASES];
+    lane_sum sum[MAX_PHASES]; /* exact: the order-free sum of lane gradients, per phase */
     int32_t *exps;
     size_t *bucket_off;
     dataset data;
@@ -94,6 +96,7 @@ typedef struct {
     double loss;     /* mean over the global batch, nats per loss unit */
     double norm;     /* global gradient norm; -1 when not measured */
     double lr;       /* the learning rate of this update */
+    double phase_loss[MAX_PHASES]; /* each phase's loss (loss is phase 0's) */
     int stop;        /* some rank was asked to stop */
     int bad_tensor;  /* the first tensor with a non-finite gradient, or -1 */
     int skipped;     /* no update: a non-finite gradient or loss, --on-nonfinite skip */
@@ -109,6 +112,7 @@ typedef struct {
     double text_bytes; /* text task: the source bytes the targets stand for (0 otherwise) */
     double unknown;    /* word tokens: targets that are the unknown token */
     double units;      /* loss units */
+    double accuracy;   /* classifiers: the share of rows whose likeliest class is their label; -1 */
 } eval_result;
 eval_result evaluate(run *r);
 

@@ -28,6 +28,7 @@ static void training_batch(const run *r, batch *b, int rows, uint32_t stream, in
     b->call_stream = stream;
     b->call_counter = (uint32_t)(r->step * r->cfg.micro_steps + micro);
     b->nseg = 1;
+    b->phase = r->phase;
 }
 
 /* Forward and backward over the worker's batch, adding into grad. Returns
@@ -57,7 +58,7 @@ static void lanes_one_by_one(run *r, worker *w, int k)
             loss += forward_backward(r, w, w->lane_grad[0]);
         }
         r->lane_loss[r->lane_ids[l]] = loss; /* one writer per slot */
-        lane_sum_add(&r->sum, k, w->lane_grad[0]);
+        lane_sum_add(&r->sum[r->phase], k, w->lane_grad[0]);
     }
 }
 
@@ -89,7 +90,7 @@ static void lanes_together(run *r, worker *w, int k)
     }
     w->b.nseg = 1;
     for (int j = 0; j < n; j++)
-        lane_sum_add(&r->sum, k, w->lane_grad[j]);
+        lane_sum_add(&r->sum[r->phase], k, w->lane_grad[j]);
 }
 
 void step_lanes(void *arg, int k)
@@ -101,18 +102,34 @@ void step_lanes(void *arg, int k)
         lanes_one_by_one(r, &r->work[k], k);
 }
 
-static void exact_gradient(run *r)
+/* The tensors a phase updates: [first, first + count) of the table, and
+ * their span of the flat buffers. */
+typedef struct {
+    int first, count;
+    size_t lo, n;
+} span;
+
+static span phase_span(const run *r, int p)
 {
-    do {
-        lane_sum_begin(&r->sum);
-        lane_pool_run(&r->pool);
-    } while (lane_sum_end(&r->sum, r->grad) == LANE_SUM_AGAIN);
+    span sp = {r->phase_first[p], r->phase_count[p], 0, 0};
+    const param_view *a = &r->pt->v[sp.first], *z = &r->pt->v[sp.first + sp.count - 1];
+    sp.lo = a->offset;
+    sp.n = z->offset + z->numel - a->offset;
+    return sp;
 }
 
-static void fast_gradient(run *r)
+static void exact_gradient(run *r, int p)
+{
+    do {
+        lane_sum_begin(&r->sum[p]);
+        lane_pool_run(&r->pool);
+    } while (lane_sum_end(&r->sum[p], r->grad) == LANE_SUM_AGAIN);
+}
+
+static void fast_gradient(run *r, const span *sp)
 {
     worker *w = &r->work[0];
-    memset(r->grad, 0, r->pt->total * sizeof(float));
+    memset(r->grad + sp->lo, 0, sp->n * sizeof(float));
     for (int m = 0; m < r->cfg.micro_steps; m++) {
         training_batch(r, &w->b, r->rows, RNG_STREAM_GLOBAL - 1 - (uint32_t)r->rank, m);
         for (int l = 0; l < r->nlocal; l++)
@@ -123,77 +140,107 @@ static void fast_gradient(run *r)
             for (int j = 0; j < r->micro_rows; j++)
                 r->lane_loss[r->lane_ids[l]] += w->row_loss[l * r->micro_rows + j];
     }
-    comm_sum_float(r->grad, r->pt->total);
+    comm_sum_float(r->grad + sp->lo, sp->n);
 }
 
-/* The global gradient norm in a fixed order: the same on every rank. */
-static double grad_norm(const run *r)
+/* The norm of a span of the gradient, in a fixed order: the same on every
+ * rank. */
+static double grad_norm(const run *r, const span *sp)
 {
     double norm2 = 0.0;
-    for (size_t i = 0; i < r->pt->total; i++)
+    for (size_t i = sp->lo; i < sp->lo + sp->n; i++)
         norm2 += (double)r->grad[i] * r->grad[i];
     return sqrt(norm2);
 }
 
-static void adamw_step(run *r, double lr)
+/* t: the 1-based number of this update. */
+static void adamw_step(run *r, const span *sp, double lr, long t)
 {
     const config *c = &r->cfg;
     adamw_hparams h = {(float)lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                        (float)c->weight_decay};
-    for (int i = 0; i < r->pt->n; i++) {
+    for (int i = sp->first; i < sp->first + sp->count; i++) {
         const param_view *v = &r->pt->v[i];
         adamw_update(r->params + v->offset, r->grad + v->offset, r->adam_m + v->offset,
-                     r->adam_v + v->offset, v->numel, &h, r->step, v->decay);
+                     r->adam_v + v->offset, v->numel, &h, t, v->decay);
     }
 }
 
-/* The first tensor whose summed gradient holds a NaN or an infinity, or -1.
- * The sum is the same on every rank, and so is the verdict. */
-static int nonfinite_tensor(const run *r)
+/* The first tensor of the span whose summed gradient holds a NaN or an
+ * infinity, or -1. The sum is the same on every rank, and so is the
+ * verdict. */
+static int nonfinite_tensor(const run *r, const span *sp)
 {
-    if (first_nonfinite(r->grad, r->pt->total) < 0)
+    if (first_nonfinite(r->grad + sp->lo, sp->n) < 0)
         return -1;
-    for (int i = 0; i < r->pt->n; i++)
+    for (int i = sp->first; i < sp->first + sp->count; i++)
         if (first_nonfinite(r->grad + r->pt->v[i].offset, r->pt->v[i].numel) >= 0)
             return i;
-    return r->pt->n - 1;
+    return sp->first + sp->count - 1;
+}
+
+/* One phase: its gradient summed over all lanes and ranks, its loss and
+ * the stop requests agreed in one small reduction, then (unless something
+ * was not finite) clipping and the update of its tensors. Returns 0, or -1
+ * when the step must not go on. */
+static int phase_step(run *r, int p, int want_norm, step_result *s)
+{
+    const config *c = &r->cfg;
+    const span sp = phase_span(r, p);
+    r->phase = p;
+    memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
+    if (r->exact)
+        exact_gradient(r, p);
+    else
+        fast_gradient(r, &sp);
+    /* lane losses: each slot has one contributor, so the sum is exact; the
+     * last slot carries the stop requests */
+    r->lane_loss[r->nlanes] = stop_requested() ? 1.0 : 0.0;
+    comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
+    s->stop |= r->lane_loss[r->nlanes] > 0.0;
+    double loss = 0.0;
+    for (int l = 0; l < r->nlanes; l++)
+        loss += r->lane_loss[l];
+    loss /= (double)c->batch * r->units_per_row;
+    s->phase_loss[p] = loss;
+    if (p == 0)
+        s->loss = loss;
+    s->bad_tensor = nonfinite_tensor(r, &sp);
+    if (s->bad_tensor >= 0 || !isfinite(loss)) {
+        s->loss = loss; /* the one to name */
+        return -1;
+    }
+    double norm = -1.0;
+    if (c->grad_clip > 0 || want_norm)
+        norm = grad_norm(r, &sp);
+    if (c->grad_clip > 0 && norm > c->grad_clip) {
+        const float k = (float)(c->grad_clip / norm);
+        for (size_t i = sp.lo; i < sp.lo + sp.n; i++)
+            r->grad[i] *= k;
+    }
+    if (p == 0)
+        s->norm = norm;
+    adamw_step(r, &sp, s->lr, r->step + 1);
+    return 0;
 }
 
 step_result train_step(run *r, int want_norm)
 {
     const config *c = &r->cfg;
     step_result s = {.norm = -1.0, .bad_tensor = -1};
-    memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
-    if (r->exact)
-        exact_gradient(r);
-    else
-        fast_gradient(r);
-    /* lane losses: each slot has one contributor, so the sum is exact; the
-     * last slot carries the stop requests */
-    r->lane_loss[r->nlanes] = stop_requested() ? 1.0 : 0.0;
-    comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
-    s.stop = r->lane_loss[r->nlanes] > 0.0;
-    for (int l = 0; l < r->nlanes; l++)
-        s.loss += r->lane_loss[l];
-    s.loss /= (double)c->batch * r->units_per_row;
     s.lr = lr_at(c->lr, c->warmup, c->min_lr_frac, r->step, r->total_steps);
-    s.bad_tensor = nonfinite_tensor(r);
-    if (s.bad_tensor >= 0 || !isfinite(s.loss)) {
-        /* stop: the caller ends the run before this step counts; skip: the
-         * step counts (its data is used up) but nothing is updated */
-        s.skipped = !strcmp(c->on_nonfinite, "skip");
-        r->step += s.skipped;
-        return s;
-    }
-    if (c->grad_clip > 0 || want_norm)
-        s.norm = grad_norm(r);
-    if (c->grad_clip > 0 && s.norm > c->grad_clip) {
-        const float k = (float)(c->grad_clip / s.norm);
-        for (size_t i = 0; i < r->pt->total; i++)
-            r->grad[i] *= k;
-    }
+    for (int p = 0; p < r->phases; p++)
+        if (phase_step(r, p, want_norm, &s) != 0) {
+            /* stop: the caller ends the run before this step counts; skip:
+             * the step counts (its data is used up), the phases before this
+             * one have updated their tensors, this one and the rest not */
+            s.skipped = !strcmp(c->on_nonfinite, "skip");
+            r->step += s.skipped;
+            r->phase = 0;
+            return s;
+        }
+    r->phase = 0;
     r->step++;
-    adamw_step(r, s.lr);
     return s;
 }
 
@@ -205,7 +252,8 @@ eval_result evaluate(run *r)
     b->purpose = RNG_EVAL;
     b->train = 0;
     b->nseg = 1;
-    double sums[3] = {0.0, 0.0, 0.0}; /* nats, text bytes, unknown targets */
+    b->phase = 0;
+    double sums[5] = {0.0}; /* nats, text bytes, unknown targets, correct rows, rows */
     size_t cursor = 0;
     while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
         r->mt->forward(w->m, r->params, b, w->row_loss);
@@ -213,11 +261,14 @@ eval_result evaluate(run *r)
             sums[0] += w->row_loss[j];
         sums[1] += b->text_bytes;
         sums[2] += b->unknown;
+        sums[3] += r->mt->correct ? r->mt->correct(w->m, b) : 0.0;
+        sums[4] += b->rows;
         b->text_bytes = b->unknown = 0.0;
     }
-    comm_sum_double(sums, 3);
+    comm_sum_double(sums, 5);
     eval_result e = {.nats = sums[0], .text_bytes = sums[1], .unknown = sums[2]};
     e.units = r->task->eval_units(&r->cfg, &r->data);
     e.loss = e.nats / e.units;
+    e.accuracy = r->mt->correct && sums[4] > 0 ? sums[3] / sums[4] : -1.0;
     return e;
 }

@@ -15,7 +15,7 @@
 
 /* The loop's running figures: a window of steps between progress lines. */
 typedef struct {
-    double t0, train_time, window_time, window_loss;
+    double t0, train_time, window_time, window_loss[MAX_PHASES];
     long window_steps, steps_this_run, skipped;
     train_stats st;
 } loop_state;
@@ -80,13 +80,18 @@ static int after_step(run *r, loop_state *ls, const step_result *s)
         return EXIT_INTERNAL;
     const int last = r->step == r->total_steps;
     if ((r->step % c->log_every == 0 || last || s->stop) && ls->window_steps > 0) {
-        ls->st.last_loss = ls->window_loss / ls->window_steps;
+        double mean[MAX_PHASES];
+        for (int p = 0; p < r->phases; p++) {
+            mean[p] = ls->window_loss[p] / ls->window_steps;
+            ls->window_loss[p] = 0.0;
+        }
+        ls->st.last_loss = mean[0];
         if (isnan(ls->st.first_loss))
             ls->st.first_loss = ls->st.last_loss;
         if (r->loud)
-            print_progress(r, s, ls->st.last_loss, ls->window_time, ls->window_steps,
-                           now_seconds() - ls->t0, ls->train_time, ls->steps_this_run);
-        ls->window_time = ls->window_loss = 0.0;
+            print_progress(r, s, mean, ls->window_time, ls->window_steps, now_seconds() - ls->t0,
+                           ls->train_time, ls->steps_this_run);
+        ls->window_time = 0.0;
         ls->window_steps = 0;
     }
     if (c->eval_every && r->step % c->eval_every == 0 && !last) {
@@ -152,7 +157,8 @@ static int train_loop(run *r, loop_state *ls)
         ls->steps_this_run++;
         if (!s.skipped) {
             ls->window_time += dt;
-            ls->window_loss += s.loss;
+            for (int p = 0; p < r->phases; p++)
+                ls->window_loss[p] += s.phase_loss[p];
             ls->window_steps++;
         }
         status = after_step(r, ls, &s);

@@ -18,5 +18,6 @@ int train_run(int argc, char **argv, train_stats *stats);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 #endif

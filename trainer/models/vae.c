@@ -102,17 +102,7 @@ void vae_free(vae *m)
 
 void vae_init(const vae *m, float *params, uint32_t seed)
 {
-    const param_table *t = &m->base.params;
-    for (int i = 0; i < t->n; i++) {
-        const param_view *v = &t->v[i];
-        /* fan_in of a bias is that of its weight, the tensor just before it */
-        size_t fan_in = v->ndim == 2 ? v->shape[1] : t->v[i - 1].shape[1];
-        float bound = 1.0f / sqrtf((float)fan_in);
-        float *p = params + v->offset;
-        rng_uniforms(seed, RNG_STREAM_GLOBAL, RNG_INIT, (uint32_t)i, 0, p, v->numel);
-        for (size_t j = 0; j < v->numel; j++)
-            p[j] = (2.0f * p[j] - 1.0f) * bound;
-    }
+    params_init_linear(&m->base.params, params, seed);
 }
 
 static const float *P(const vae *m, const float *params, int idx)
@@ -120,8 +110,7 @@ static const float *P(const vae *m, const float *params, int idx)
     return params + m->base.params.v[idx].offset;
 }
 
-void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
-                 double *row_loss)
+void vae_encode(vae *m, const float *params, const float *x, int R)
 {
     const float *h = x;
     int width = m->in;
@@ -135,6 +124,28 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
     const int L = m->latent;
     linear_forward(m->mu, h, P(m, params, m->mu_w), P(m, params, m->mu_b), R, width, L);
     linear_forward(m->logvar, h, P(m, params, m->lv_w), P(m, params, m->lv_b), R, width, L);
+}
+
+void vae_decode(vae *m, const float *params, int R)
+{
+    const float *h = m->z;
+    int width = m->latent;
+    for (int i = 0; i < m->nhidden; i++) {
+        int out = m->hidden[m->nhidden - 1 - i];
+        linear_forward(m->dec_h[i], h, P(m, params, m->dec_w[i]), P(m, params, m->dec_b[i]), R,
+                       width, out);
+        relu_forward(m->dec_h[i], m->dec_h[i], (size_t)R * out);
+        h = m->dec_h[i];
+        width = out;
+    }
+    linear_forward(m->logits, h, P(m, params, m->out_w), P(m, params, m->out_b), R, width, m->in);
+}
+
+void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
+                 double *row_loss)
+{
+    vae_encode(m, params, x, R);
+    const int L = m->latent;
     for (int r = 0; r < R; r++) {
         double kl = 0.0;
         for (int j = 0; j < L; j++) {
@@ -149,17 +160,7 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
         }
         row_loss[r] = m->kl_weight * kl;
     }
-    h = m->z;
-    width = L;
-    for (int i = 0; i < m->nhidden; i++) {
-        int out = m->hidden[m->nhidden - 1 - i];
-        linear_forward(m->dec_h[i], h, P(m, params, m->dec_w[i]), P(m, params, m->dec_b[i]), R,
-                       width, out);
-        relu_forward(m->dec_h[i], m->dec_h[i], (size_t)R * out);
-        h = m->dec_h[i];
-        width = out;
-    }
-    linear_forward(m->logits, h, P(m, params, m->out_w), P(m, params, m->out_b), R, width, m->in);
+    vae_decode(m, params, R);
     const int D = m->in;
     for (int r = 0; r < R; r++) {
         const float *lg = m->logits + (size_t)r * D, *xr = x + (size_t)r * D;
@@ -351,6 +352,38 @@ static void vae_backward_batch(model *base, const float *params, float *grad, co
     vae_backward(m, params, grad, b->x, m->eps, b->rows, scale);
 }
 
+/* The decoder's means from m->z: Bernoulli probabilities, or Gaussian
+ * means clipped to [0, 1]. */
+static void decoded_images(vae *m, const float *params, int R, float *out)
+{
+    vae_decode(m, params, R);
+    const size_t n = (size_t)R * m->in;
+    for (size_t i = 0; i < n; i++) {
+        float l = m->logits[i];
+        out[i] = m->lik == LIK_BERNOULLI ? 1.0f / (1.0f + expf(-l)) : fminf(fmaxf(l, 0.0f), 1.0f);
+    }
+}
+
+/* Images from z ~ N(0, I), the rows' own draws. */
+static void vae_images(model *base, const float *params, const batch *b, float *out)
+{
+    vae *m = (vae *)base;
+    const int L = m->latent;
+    for (int j = 0; j < b->rows; j++)
+        rng_normals(b->seed, b->key[j].stream, b->purpose, b->key[j].a, b->key[j].b,
+                    m->z + (size_t)j * L, (size_t)L);
+    decoded_images(m, params, b->rows, out);
+}
+
+/* Reconstructions: z = mu, the encoder's mean, decoded. */
+static void vae_reconstruct(model *base, const float *params, const batch *b, float *out)
+{
+    vae *m = (vae *)base;
+    vae_encode(m, params, b->x, b->rows);
+    memcpy(m->z, m->mu, (size_t)b->rows * m->latent * sizeof(float));
+    decoded_images(m, params, b->rows, out);
+}
+
 /* 2 FLOPs per weight and image forward, 4 backward: the matrix products. */
 static double vae_flops(const model *base) { return 6.0 * (double)base->params.total; }
 
@@ -367,4 +400,6 @@ const model_type vae_model = {
     .forward = vae_forward_batch,
     .backward = vae_backward_batch,
     .flops_per_unit = vae_flops,
+    .generate_images = vae_images,
+    .reconstruct_images = vae_reconstruct,
 };

@@ -64,6 +64,11 @@ void vae_init(const vae *m, float *params, uint32_t seed);
 void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
                  double *row_loss);
 
+/* The encoder: m->mu and m->logvar of R rows of x. */
+void vae_encode(vae *m, const float *params, const float *x, int R);
+/* The decoder from m->z ([R, latent]) into m->logits ([R, in]). */
+void vae_decode(vae *m, const float *params, int R);
+
 /* Backward pass right after vae_forward over the same rows, for the loss
  * scale * (sum of row losses); adds into grads. */
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,

@@ -17,6 +17,33 @@ void relu_mask(float *d, const float *out, size_t n)
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2 / pi) */
 
+void leaky_relu_forward(float *out, const float *inp, float slope, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = inp[i] > 0.0f ? inp[i] : slope * inp[i];
+}
+
+void leaky_relu_backward(float *dinp, const float *out, const float *dout, float slope, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += out[i] > 0.0f ? dout[i] : slope * dout[i];
+}
+
+/* 1 / (1 + e^-x) from e^-|x| <= 1, so that nothing overflows. */
+void sigmoid_forward(float *out, const float *inp, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        float e = expf(-fabsf(inp[i]));
+        out[i] = inp[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
+    }
+}
+
+void sigmoid_backward(float *dinp, const float *out, const float *dout, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        dinp[i] += dout[i] * out[i] * (1.0f - out[i]);
+}
+
 void gelu_forward(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

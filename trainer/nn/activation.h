@@ -58,6 +58,16 @@ static inline float tanh_poly(float u)
 static inline float sigmoid_poly(float u) { return 0.5f + 0.5f * tanh_poly(0.5f * u); }
 
 
+/* LeakyReLU with the given slope for negative inputs; the backward pass
+ * takes the forward's output (its sign is the input's) and adds into
+ * dinp. */
+void leaky_relu_forward(float *out, const float *inp, float slope, size_t n);
+void leaky_relu_backward(float *dinp, const float *out, const float *dout, float slope, size_t n);
+
+/* The logistic function; backward from its output, adding into dinp. */
+void sigmoid_forward(float *out, const float *inp, size_t n);
+void sigmoid_backward(float *dinp, const float *out, const float *dout, size_t n);
+
 /* GELU, tanh approximation (GPT-2). */
 void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);

@@ -1,0 +1,311 @@
+#include "gan.h"
+
+#include "trainer/nn/activation.h"
+#include "trainer/nn/linear.h"
+#include "trainer/philox.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int add_linear(param_table *t, const char *name, int in, int out, int *w, int *b)
+{
+    char n[48];
+    snprintf(n, sizeof n, "%s.weight", name);
+    params_add(t, n, 2, (size_t)out, (size_t)in, 1);
+    *w = t->n - 1;
+    snprintf(n, sizeof n, "%s.bias", name);
+    params_add(t, n, 1, (size_t)out, 0, 0);
+    *b = t->n - 1;
+    return 0;
+}
+
+/* Carves the activation buffer; with buf NULL only counts. */
+static size_t carve(gan *m, float *buf)
+{
+    const size_t B = (size_t)m->maxB, N = 2 * B, in = (size_t)m->in;
+    size_t n = 0;
+#define TAKE(ptr, count)                                                                          \
+    do {                                                                                          \
+        if (buf)                                                                                  \
+            (ptr) = buf + n;                                                                      \
+        n += (count);                                                                             \
+    } while (0)
+    TAKE(m->z, B * m->Z);
+    TAKE(m->gh1, B * m->G1);
+    TAKE(m->gh2, B * m->G2);
+    TAKE(m->fake, B * in);
+    TAKE(m->dx, N * in);
+    TAKE(m->a1, N * m->D1);
+    TAKE(m->a2, N * m->D2);
+    TAKE(m->logit, N);
+    TAKE(m->glogit, N);
+    TAKE(m->ga2, 2 * N * m->D2); /* after and before the activation */
+    TAKE(m->ga1, 2 * N * m->D1);
+    TAKE(m->gdx, B * in);
+    TAKE(m->gpre, B * in);
+    TAKE(m->ggh2, 2 * B * m->G2);
+    TAKE(m->ggh1, 2 * B * m->G1);
+#undef TAKE
+    return n;
+}
+
+int gan_build(gan *m, int in, int latent, float leak, const int widths[4], int maxB)
+{
+    memset(m, 0, sizeof *m);
+    m->base.type = &gan_model;
+    m->G1 = widths[0];
+    m->G2 = widths[1];
+    m->D1 = widths[2];
+    m->D2 = widths[3];
+    m->in = in;
+    m->Z = latent;
+    m->leak = leak;
+    m->maxB = maxB;
+    param_table *t = &m->base.params;
+    add_linear(t, "g.fc1", latent, m->G1, &m->g1w, &m->g1b);
+    add_linear(t, "g.fc2", m->G1, m->G2, &m->g2w, &m->g2b);
+    add_linear(t, "g.out", m->G2, in, &m->g3w, &m->g3b);
+    add_linear(t, "d.fc1", in, m->D1, &m->d1w, &m->d1b);
+    add_linear(t, "d.fc2", m->D1, m->D2, &m->d2w, &m->d2b);
+    add_linear(t, "d.out", m->D2, 1, &m->d3w, &m->d3b);
+    size_t n = carve(m, NULL);
+    m->buf = calloc(n, sizeof(float));
+    if (!m->buf) {
+        fprintf(stderr, "trainer: out of memory for GAN activations (%zu floats)\n", n);
+        return -1;
+    }
+    carve(m, m->buf);
+    return 0;
+}
+
+void gan_free(gan *m)
+{
+    free(m->buf);
+    m->buf = NULL;
+}
+
+static const float *W(const gan *m, const float *params, int idx)
+{
+    return params + m->base.params.v[idx].offset;
+}
+
+static float *G(const gan *m, float *grads, int idx) { return grads + m->base.params.v[idx].offset; }
+
+/* out = act(inp . W^T + b), LeakyReLU, for R rows. */
+static void dense(const gan *m, const float *params, float *out, const float *inp, int w, int b,
+                  int R, int C, int OC)
+{
+    linear_forward(out, inp, W(m, params, w), W(m, params, b), R, C, OC);
+    leaky_relu_forward(out, out, m->leak, (size_t)R * OC);
+}
+
+void gan_generate(gan *m, const float *params, int R)
+{
+    dense(m, params, m->gh1, m->z, m->g1w, m->g1b, R, m->Z, m->G1);
+    dense(m, params, m->gh2, m->gh1, m->g2w, m->g2b, R, m->G1, m->G2);
+    linear_forward(m->fake, m->gh2, W(m, params, m->g3w), W(m, params, m->g3b), R, m->G2, m->in);
+    sigmoid_forward(m->fake, m->fake, (size_t)R * m->in);
+}
+
+/* The discriminator's logits for N rows of inp. */
+static void discriminate(gan *m, const float *params, const float *inp, int N)
+{
+    dense(m, params, m->a1, inp, m->d1w, m->d1b, N, m->in, m->D1);
+    dense(m, params, m->a2, m->a1, m->d2w, m->d2b, N, m->D1, m->D2);
+    linear_forward(m->logit, m->a2, W(m, params, m->d3w), W(m, params, m->d3b), N, m->D2, 1);
+}
+
+/* log(1 + e^x) without overflow */
+static double softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+
+void gan_forward(gan *m, const float *params, const float *x, int R, int phase, double *row_loss)
+{
+    const size_t n = (size_t)R * m->in;
+    gan_generate(m, params, R);
+    if (phase == 0) { /* real rows, then generated ones */
+        memcpy(m->dx, x, n * sizeof(float));
+        memcpy(m->dx + n, m->fake, n * sizeof(float));
+        discriminate(m, params, m->dx, 2 * R);
+        for (int j = 0; j < R; j++)
+            row_loss[j] = softplus(-m->logit[j]) + softplus(m->logit[R + j]);
+    } else {
+        discriminate(m, params, m->fake, R);
+        for (int j = 0; j < R; j++)
+            row_loss[j] = softplus(-m->logit[j]);
+    }
+}
+
+/* Back through the discriminator's N rows from glogit: its tensors' grads
+ * when dparams is set, the gradient of its input into gin when set. */
+static void discriminator_backward(gan *m, const float *params, float *dparams, float *gin,
+                                   const float *inp, int N)
+{
+    const size_t n2 = (size_t)N * m->D2, n1 = (size_t)N * m->D1;
+    float *ga2 = m->ga2, *gp2 = m->ga2 + n2, *ga1 = m->ga1, *gp1 = m->ga1 + n1;
+    memset(m->ga2, 0, 2 * n2 * sizeof(float));
+    memset(m->ga1, 0, 2 * n1 * sizeof(float));
+    if (dparams)
+        linear_backward_params(G(m, dparams, m->d3w), G(m, dparams, m->d3b), m->glogit, m->a2, N,
+                               m->D2, 1, 1);
+    linear_backward_input(ga2, m->glogit, W(m, params, m->d3w), N, m->D2, 1);
+    leaky_relu_backward(gp2, m->a2, ga2, m->leak, n2);
+    if (dparams)
+        linear_backward_params(G(m, dparams, m->d2w), G(m, dparams, m->d2b), gp2, m->a1, N,
+                               m->D1, m->D2, 1);
+    linear_backward_input(ga1, gp2, W(m, params, m->d2w), N, m->D1, m->D2);
+    leaky_relu_backward(gp1, m->a1, ga1, m->leak, n1);
+    if (dparams)
+        linear_backward_params(G(m, dparams, m->d1w), G(m, dparams, m->d1b), gp1, inp, N, m->in,
+                               m->D1, 1);
+    if (gin)
+        linear_backward_input(gin, gp1, W(m, params, m->d1w), N, m->in, m->D1);
+}
+
+/* Back through the generator from the gradient of its images (gdx). */
+static void generator_backward(gan *m, const float *params, float *grads, int R)
+{
+    const size_t n = (size_t)R * m->in, n2 = (size_t)R * m->G2, n1 = (size_t)R * m->G1;
+    float *gh2 = m->ggh2, *gp2 = m->ggh2 + n2, *gh1 = m->ggh1, *gp1 = m->ggh1 + n1;
+    memset(m->gpre, 0, n * sizeof(float));
+    memset(m->ggh2, 0, 2 * n2 * sizeof(float));
+    memset(m->ggh1, 0, 2 * n1 * sizeof(float));
+    sigmoid_backward(m->gpre, m->fake, m->gdx, n);
+    linear_backward_params(G(m, grads, m->g3w), G(m, grads, m->g3b), m->gpre, m->gh2, R, m->G2,
+                           m->in, 1);
+    linear_backward_input(gh2, m->gpre, W(m, params, m->g3w), R, m->G2, m->in);
+    leaky_relu_backward(gp2, m->gh2, gh2, m->leak, n2);
+    linear_backward_params(G(m, grads, m->g2w), G(m, grads, m->g2b), gp2, m->gh1, R, m->G1,
+                           m->G2, 1);
+    linear_backward_input(gh1, gp2, W(m, params, m->g2w), R, m->G1, m->G2);
+    leaky_relu_backward(gp1, m->gh1, gh1, m->leak, n1);
+    linear_backward_params(G(m, grads, m->g1w), G(m, grads, m->g1b), gp1, m->z, R, m->Z, m->G1,
+                           1);
+}
+
+/* d softplus(s x) / dx = s sigmoid(s x) */
+static float sigmoid1(float x) { return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }
+
+void gan_backward(gan *m, const float *params, float *grads, int R, int phase, float scale)
+{
+    if (phase == 0) {
+        for (int j = 0; j < R; j++) {
+            m->glogit[j] = scale * (sigmoid1(m->logit[j]) - 1.0f);
+            m->glogit[R + j] = scale * sigmoid1(m->logit[R + j]);
+        }
+        discriminator_backward(m, params, grads, NULL, m->dx, 2 * R);
+        return;
+    }
+    for (int j = 0; j < R; j++)
+        m->glogit[j] = scale * (sigmoid1(m->logit[j]) - 1.0f);
+    memset(m->gdx, 0, (size_t)R * m->in * sizeof(float));
+    discriminator_backward(m, params, NULL, m->gdx, m->fake, R); /* frozen: no grads */
+    generator_backward(m, params, grads, R);
+}
+
+/* The model interface. */
+
+static const opt_spec GAN_OPTS[] = {
+    OPT(gan_opts, latent, "latent", OPT_INT, "64", CMD_TRAIN, 1, 65536, "noise size"),
+    OPT(gan_opts, leak, "leak", OPT_DOUBLE, "0.2", CMD_TRAIN, 0, 1, "LeakyReLU slope"),
+};
+
+static const char *const GAN_DEFAULTS[][2] = {
+    {"lr", "2e-4"}, {"beta1", "0.5"}, {"beta2", "0.999"}, {"epochs", "30"},
+};
+
+static const char *const GAN_PHASES[2] = {"D", "G"};
+
+static model *gan_create(const config *c, const data_shape *shape, int max_rows)
+{
+    const gan_opts *o = MODEL_OPTS(c, const gan_opts);
+    gan *m = malloc(sizeof *m);
+    static const int widths[4] = {256, 512, 512, 256}; /* the seed article's */
+    if (!m || gan_build(m, (int)shape->in, o->latent, (float)o->leak, widths, max_rows) != 0) {
+        if (m)
+            gan_free(m);
+        free(m);
+        return NULL;
+    }
+    return &m->base;
+}
+
+static void gan_destroy(model *base)
+{
+    gan_free((gan *)base);
+    free(base);
+}
+
+static void gan_init(const model *base, float *params, uint32_t seed)
+{
+    params_init_linear(&base->params, params, seed);
+}
+
+/* Row j's noise from its own key: the same draw whoever computes the row. */
+static void draw_noise(gan *m, const batch *b)
+{
+    for (int j = 0; j < b->rows; j++)
+        rng_normals(b->seed, b->key[j].stream, b->purpose, b->key[j].a, b->key[j].b,
+                    m->z + (size_t)j * m->Z, (size_t)m->Z);
+}
+
+static void gan_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
+{
+    gan *m = (gan *)base;
+    draw_noise(m, b);
+    gan_forward(m, params, b->x, b->rows, b->phase, row_loss);
+}
+
+static void gan_backward_batch(model *base, const float *params, float *grad, const batch *b,
+                               float scale)
+{
+    gan_backward((gan *)base, params, grad, b->rows, b->phase, scale);
+}
+
+static void gan_phase_tensors(const model *base, int phase, int *first, int *count)
+{
+    const gan *m = (const gan *)base;
+    *first = phase == 0 ? m->d1w : m->g1w;
+    *count = 6;
+}
+
+static void gan_images(model *base, const float *params, const batch *b, float *out)
+{
+    gan *m = (gan *)base;
+    draw_noise(m, b);
+    gan_generate(m, params, b->rows);
+    memcpy(out, m->fake, (size_t)b->rows * m->in * sizeof(float));
+}
+
+/* Per image: the generator once and the discriminator on two images in the
+ * first phase, the generator and the discriminator once in the second;
+ * 6 FLOPs per weight use. */
+static double gan_flops(const model *base)
+{
+    const gan *m = (const gan *)base;
+    double g = 0, d = 0;
+    for (int i = 0; i < base->params.n; i++)
+        *(i < m->d1w ? &g : &d) += (double)base->params.v[i].numel;
+    return 6.0 * (2 * g + 3 * d);
+}
+
+const model_type gan_model = {
+    .name = "gan",
+    .summary = "generative adversarial network (MLPs) on images",
+    .task = &image_task,
+    .loss_name = "discriminator loss",
+    .opts = OPT_GROUP(GAN_OPTS, gan_opts),
+    .defaults = GAN_DEFAULTS,
+    .ndefaults = (int)(sizeof GAN_DEFAULTS / sizeof GAN_DEFAULTS[0]),
+    .create = gan_create,
+    .destroy = gan_destroy,
+    .init = gan_init,
+    .forward = gan_forward_batch,
+    .backward = gan_backward_batch,
+    .phases = 2,
+    .phase_tensors = gan_phase_tensors,
+    .phase_names = GAN_PHASES,
+    .flops_per_unit = gan_flops,
+    .generate_images = gan_images,
+};
