@@ -81,7 +81,7 @@ expect_fail "micro-steps that do not divide" "micro-steps 3 does not divide the 
 expect_fail "a gpt option given to the vae" "heads is an option of the gpt model, not of vae" 2 $TRAIN --heads 4 --data "$D"
 printf 'model = vae\nctx = 64\n' >"$TESTTMP/owner.conf"
 expect_fail "a text-task key in a vae config file" "ctx is an option of the text task" 2 $TRAIN --config "$TESTTMP/owner.conf" --data "$D"
-expect_fail "an unknown model" '"gan" is not a model (vae, gpt, lstm)' 2 $TRAIN --model gan --data "$D"
+expect_fail "an unknown model" '"diffusion" is not a model (vae, gpt, lstm, gan, classifier)' 2 $TRAIN --model diffusion --data "$D"
 
 # Checkpoints: a good one must survive every refused resume untouched.
 R="$TESTTMP/good"
@@ -99,8 +99,11 @@ expect_fail "resume a missing file" "checkpoint missing" 2 \
     $TRAIN --data "$D" --run-dir "$TESTTMP/r2" --resume "$TESTTMP/none.h5"
 expect_fail "resume a gpt run from a vae checkpoint" "holds a vae model" 2 \
     $TRAIN --data "$D" --run-dir "$R" --resume auto --model gpt
-expect_fail "sample from a vae checkpoint" "the vae model has no sample command yet" 1 \
-    sample --checkpoint "$R/checkpoint.h5"
+expect_fail "image sample with nowhere to put it" "say where the images go" 1 \
+    sample --checkpoint "$R/checkpoint.h5" --data "$D"
+expect_fail "score with a vae for a classifier" "a vae, not a classifier" 1 \
+    score --classifier "$R/checkpoint.h5" --images "$D/test-000.h5" --data "$D"
+expect_fail "score without a classifier" "classifier PATH is required" 1 score --images "$D/test-000.h5"
 # A checkpoint write that runs out of room (a file size limit here, a full
 # disk elsewhere): one line, exit 1, the previous checkpoint whole.
 ULIMIT_F=64 expect_fail "checkpoint write past the file size limit" \

@@ -146,7 +146,7 @@ START_TEST(ownership)
     ck_assert_str_eq(refusal("vae", "heads", "4"),
                      "trainer: --heads is an option of the gpt model, not of vae\n");
     ck_assert_str_eq(refusal("gpt", "latent", "8"),
-                     "trainer: --latent is an option of the vae model, not of gpt\n");
+                     "trainer: --latent is an option of the vae and gan models, not of gpt\n");
     ck_assert_str_eq(refusal("vae", "dim", "64"),
                      "trainer: --dim is an option of the gpt and lstm models, not of vae\n");
     ck_assert_str_eq(refusal("lstm", "heads", "2"),
@@ -156,7 +156,7 @@ START_TEST(ownership)
     ck_assert_str_eq(refusal("gpt", "toy-nan-step", "5"),
                      "trainer: --toy-nan-step is an option of the toy model, not of gpt\n");
     ck_assert_str_eq(refusal("bogus", "lr", "1"),
-                     "trainer: --model: \"bogus\" is not a model (vae, gpt, lstm, toy)\n");
+                     "trainer: --model: \"bogus\" is not a model (vae, gpt, lstm, gan, classifier, toy)\n");
     ck_assert_str_eq(refusal("gpt", "dim", "30"),
                      "trainer: --dim 30 is not divisible by --heads 4\n");
     /* and the owner's own options are fine */
