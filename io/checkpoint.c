@@ -102,7 +102,11 @@ static int fsync_path(const char *path, int directory)
 static int write_group(hid_t file, const char *path, const char *group, const ckpt_tensor *t,
                        int nt, const float *buf)
 {
-    hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    /* the tensors in the order of the flat buffer: creation order, kept */
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_link_creation_order(gcpl, H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED);
+    hid_t g = H5Gcreate2(file, group, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
     hid_t sp = -1, ds = -1;
     H5TRY(g, path, "cannot create group");
     for (int i = 0; i < nt; i++) {
@@ -183,6 +187,10 @@ static int write_attributes(hid_t file, const char *tmp, ckpt_meta *meta, const 
     H5TRY(h5_attr_write_num(file, "world_size", H5T_STD_I32LE, H5T_NATIVE_INT, &meta->world_size),
           tmp, "cannot write attribute");
     H5TRY(h5_attr_write_num(file, "lanes", H5T_STD_I32LE, H5T_NATIVE_INT, &meta->lanes), tmp,
+          "cannot write attribute");
+    /* what a reader asks before resuming; not part of what the run is */
+    H5TRY(h5_attr_write_str(file, "blas_kernel", meta->blas_kernel), tmp, "cannot write attribute");
+    H5TRY(h5_attr_write_num(file, "epoch", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &meta->epoch), tmp,
           "cannot write attribute");
     uint64_t sums[3] = {meta_sum(meta), config_sum(cfg, ncfg),
                         fnv1a64(meta->exps, (size_t)meta->nexps * sizeof *meta->exps)};
@@ -376,6 +384,8 @@ static int read_root(hid_t file, const char *path, ckpt_meta *m)
             return -1;
         }
     }
+    h5_attr_read_str(file, "blas_kernel", m->blas_kernel, sizeof m->blas_kernel); /* optional */
+    h5_attr_read_num(file, "epoch", H5T_NATIVE_DOUBLE, &m->epoch);
     if (m->step < 0 || m->world_size < 1 || m->lanes < 1) {
         fprintf(stderr, "trainer: %s: checkpoint has step %lld, world_size %d, lanes %d\n", path,
                 m->step, m->world_size, m->lanes);
@@ -648,4 +658,130 @@ int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes)
     }
     H5Fclose(file);
     return rc;
+}
+
+typedef struct {
+    ckpt_description *d;
+    hid_t group;
+    int failed;
+} describe_ctx;
+
+static herr_t describe_one(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)info;
+    describe_ctx *c = data;
+    ckpt_description *d = c->d;
+    ckpt_entry *grown = realloc(d->t, (size_t)(d->n + 1) * sizeof *grown);
+    hid_t ds = grown ? H5Dopen2(g, name, H5P_DEFAULT) : -1;
+    hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
+    if (grown)
+        d->t = grown;
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    if (nd < 0 || nd > 4) {
+        c->failed = 1;
+    } else {
+        ckpt_entry *e = &d->t[d->n++];
+        hsize_t dims[4] = {0};
+        H5Sget_simple_extent_dims(sp, dims, NULL);
+        snprintf(e->name, sizeof e->name, "%s", name);
+        e->ndim = nd;
+        e->numel = 1;
+        for (int k = 0; k < nd; k++) {
+            e->shape[k] = dims[k];
+            e->numel *= dims[k];
+        }
+        d->total += e->numel;
+    }
+    if (sp >= 0)
+        H5Sclose(sp);
+    if (ds >= 0)
+        H5Dclose(ds);
+    return c->failed ? -1 : 0;
+}
+
+/* The verdict on one group: its tensors in the listed order, read whole. */
+static void describe_group(hid_t file, const char *group, ckpt_description *d, char *verdict,
+                           size_t size)
+{
+    float *buf = malloc(d->total * sizeof(float) + 1);
+    size_t at = 0;
+    for (int i = 0; buf && i < d->n; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "/%s/%s", group, d->t[i].name);
+        hid_t ds = H5Lexists(file, name, H5P_DEFAULT) > 0 ? H5Dopen2(file, name, H5P_DEFAULT) : -1;
+        int ok = ds >= 0 && H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                                    buf + at) >= 0;
+        if (ds >= 0)
+            H5Dclose(ds);
+        if (!ok) {
+            snprintf(verdict, size, "missing or unreadable %s", name);
+            free(buf);
+            return;
+        }
+        at += d->t[i].numel;
+    }
+    char attr[96];
+    uint64_t stored = 0;
+    snprintf(attr, sizeof attr, "%s_fnv1a64", group);
+    long bad = buf ? first_nonfinite(buf, d->total) : -1;
+    if (!buf)
+        snprintf(verdict, size, "out of memory");
+    else if (bad >= 0)
+        snprintf(verdict, size, "holds %g at flat index %ld", (double)buf[bad], bad);
+    else if (h5_attr_read_num(file, attr, H5T_NATIVE_UINT64, &stored) != 0)
+        snprintf(verdict, size, "no checksum (older file)");
+    else
+        snprintf(verdict, size, "%s", fnv1a64(buf, d->total * sizeof(float)) == stored
+                                          ? "ok"
+                                          : "checksum mismatch");
+    free(buf);
+}
+
+int checkpoint_describe(const char *path, ckpt_description *d)
+{
+    memset(d, 0, sizeof *d);
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    hid_t g = file >= 0 && H5Lexists(file, "params", H5P_DEFAULT) > 0
+                  ? H5Gopen2(file, "params", H5P_DEFAULT)
+                  : -1;
+    if (g < 0) {
+        fprintf(stderr, "trainer: %s: no /params: not a readable checkpoint\n", path);
+        if (file >= 0)
+            H5Fclose(file);
+        return -1;
+    }
+    describe_ctx c = {d, g, 0};
+    hsize_t idx = 0;
+    int ordered = H5Literate(g, H5_INDEX_CRT_ORDER, H5_ITER_INC, &idx, describe_one, &c) >= 0;
+    if (!ordered) { /* older files: no creation order kept */
+        free(d->t);
+        d->t = NULL;
+        d->n = 0;
+        d->total = 0;
+        idx = 0;
+        c.failed = 0;
+        H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, &idx, describe_one, &c);
+    }
+    H5Gclose(g);
+    const char *const groups[3] = {"params", "adam_m", "adam_v"};
+    for (int k = 0; k < 3; k++) {
+        if (ordered)
+            describe_group(file, groups[k], d, d->verdict[k], sizeof d->verdict[k]);
+        else
+            snprintf(d->verdict[k], sizeof d->verdict[k], "order unknown (older file)");
+    }
+    H5Fclose(file);
+    uint8_t *vocab = NULL;
+    size_t n = 0;
+    int rc = checkpoint_read_vocab(path, &vocab, &n);
+    snprintf(d->verdict[3], sizeof d->verdict[3], "%s",
+             rc != 0 ? "checksum mismatch" : vocab ? "ok" : "none (bytes or images)");
+    free(vocab);
+    return 0;
+}
+
+void checkpoint_description_free(ckpt_description *d)
+{
+    free(d->t);
+    memset(d, 0, sizeof *d);
 }

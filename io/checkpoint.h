@@ -57,6 +57,8 @@ typedef struct {
     int32_t exps[CKPT_MAX_TENSORS];
     const uint8_t *vocab;    /* written as /vocab when not NULL (word tokens) */
     size_t vocab_bytes;
+    char blas_kernel[32];    /* the OpenBLAS kernel that computed it ("" in old files) */
+    double epoch;            /* passes over the training data so far */
 } ckpt_meta;
 
 uint64_t fnv1a64(const void *data, size_t bytes);
@@ -80,5 +82,25 @@ int checkpoint_read_tensors(const char *path, const ckpt_meta *meta, const ckpt_
 /* The /vocab blob: *buf NULL and 0 returned when the checkpoint has none;
  * -1 after a line when it is damaged (checksum). *buf is malloc'ed. */
 int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes);
+
+/* What inspect shows: every tensor of /params in the order of the flat
+ * buffer, and each group's verdict ("ok", "checksum mismatch",
+ * "holds nan", "missing", "order unknown": files before creation order was
+ * kept cannot be checked without the model). */
+typedef struct {
+    char name[64];
+    int ndim;
+    size_t shape[4], numel;
+} ckpt_entry;
+
+typedef struct {
+    ckpt_entry *t;
+    int n;
+    size_t total;
+    char verdict[4][200]; /* params, adam_m, adam_v, vocab */
+} ckpt_description;
+
+int checkpoint_describe(const char *path, ckpt_description *d);
+void checkpoint_description_free(ckpt_description *d);
 
 #endif

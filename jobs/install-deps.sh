@@ -8,7 +8,7 @@ packages=(
     build-essential autoconf automake libtool pkg-config
     openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev check
     dataset-fashion-mnist bible-kjv procps
-    valgrind clang libclang-rt-14-dev
+    valgrind clang libclang-rt-14-dev gnuplot-nox python3
 )
 missing=()
 for p in "${packages[@]}"; do

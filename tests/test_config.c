@@ -273,6 +273,33 @@ START_TEST(stop_signals)
 }
 END_TEST
 
+/* The manual page has every option of every table (it is made from them). */
+START_TEST(manual_lists_every_option)
+{
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    config_man(f);
+    fclose(f);
+    ck_assert_ptr_nonnull(strstr(text, ".TH TRAINER 1"));
+    int checked = 0;
+    for (int i = 0; i < model_count(); i++) {
+        const opt_group *g[3] = {&model_at(i)->opts, &model_at(i)->task->opts,
+                                 config_common_options()};
+        for (int k = 0; k < 3; k++)
+            for (int j = 0; j < g[k]->n; j++) {
+                char want[96] = "\\fB\\-\\-";
+                for (const char *p = g[k]->v[j].name; *p; p++)
+                    strcat(want, *p == '-' ? "\\-" : (char[]){*p, 0});
+                ck_assert_msg(strstr(text, want), "%s missing from the manual", want);
+                checked++;
+            }
+    }
+    ck_assert_int_gt(checked, 60);
+    free(text);
+}
+END_TEST
+
 int main(void)
 {
     if (model_register(&toy_model) != 0)
@@ -287,6 +314,7 @@ int main(void)
     tcase_add_test(tc, config_list_has_the_models_options);
     tcase_add_test(tc, registry);
     tcase_add_test(tc, stop_signals);
+    tcase_add_test(tc, manual_lists_every_option);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

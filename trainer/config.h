@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CFG_PATH 1024
 
@@ -93,5 +94,10 @@ void config_print(const config *c, const char *prefix);
 
 /* trainer COMMAND --help */
 void config_usage(enum command cmd);
+/* The manual page, trainer(1), from the option tables: every option of
+ * every group. */
+void config_man(FILE *f);
+/* The table of the common options. */
+const opt_group *config_common_options(void);
 
 #endif

@@ -1,5 +1,6 @@
 /* trainer: one program, subcommands prepare, train, eval, sample. */
 #include "comm/comm.h"
+#include "config.h"
 #include "model.h"
 #include "signals.h"
 #include "train.h"
@@ -21,6 +22,8 @@ static void usage(FILE *f)
             "  sample    generate from a checkpoint: text, or images (.h5 and PNG)\n"
             "  score     the Frechet distance of a file of images to the test split, in a\n"
             "            classifier's features\n"
+            "  inspect   what a checkpoint holds: model, step, configuration, tensors, checksums\n"
+            "  plot      loss curves of runs into a PNG (gnuplot)\n"
             "\n"
             "models (trainer train --model NAME):\n");
     for (int i = 0; i < model_count(); i++)
@@ -28,7 +31,8 @@ static void usage(FILE *f)
                 model_at(i)->task->name);
     fprintf(f, "\n"
                "  trainer COMMAND --help   lists the command's options, common and per model\n"
-               "  trainer --version        prints the version and the OpenBLAS kernel\n");
+               "  trainer --version        prints the version and the OpenBLAS kernel\n"
+               "  trainer --man            prints the manual page, trainer(1)\n");
 }
 
 int main(int argc, char **argv)
@@ -47,8 +51,16 @@ int main(int argc, char **argv)
         printf("trainer %s, OpenBLAS kernel %s\n", PACKAGE_VERSION, openblas_get_corename());
         return EXIT_DONE;
     }
+    if (!strcmp(cmd, "--man")) {
+        config_man(stdout);
+        return EXIT_DONE;
+    }
     if (!strcmp(cmd, "prepare"))
         return cmd_prepare(argc - 1, argv + 1);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot"))
+        return cmd_plot(argc - 1, argv + 1);
     int (*run)(int, char **) = NULL;
     if (!strcmp(cmd, "train"))
         run = cmd_train;

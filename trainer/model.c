@@ -58,6 +58,11 @@ int model_register(const model_type *t)
         fprintf(stderr, "trainer: model %s lacks a required function\n", t->name ? t->name : "?");
         return -1;
     }
+    if (t->nfigures < 0 || t->nfigures > MAX_FIGURES || (t->nfigures && !t->figures)) {
+        fprintf(stderr, "trainer: model %s: %d figures, at most %d\n", t->name, t->nfigures,
+                MAX_FIGURES);
+        return -1;
+    }
     if (t->phases < 0 || t->phases > MAX_PHASES || (t->phases > 1 && !t->phase_tensors)) {
         fprintf(stderr, "trainer: model %s: %d phases, at most %d, each with its tensors\n",
                 t->name, t->phases, MAX_PHASES);

@@ -34,6 +34,7 @@
 #include <stdint.h>
 
 #define MAX_PHASES 4
+#define MAX_FIGURES 8
 
 typedef struct model_type model_type;
 
@@ -95,6 +96,13 @@ struct model_type {
      * before the classes: the Frechet score's space). */
     double (*correct)(model *m, const batch *b);
     const float *(*features)(model *m, const float *params, const batch *b, int *dim);
+
+    /* Optional: parts of the loss worth seeing apart (the VAE's
+     * reconstruction and KL terms), in nats summed over the rows of the
+     * last forward, added into out[0 .. nfigures); for the metrics file. */
+    int nfigures;
+    const char *const *figure_names;
+    void (*figures)(const model *m, double *out);
 
     /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
     double (*flops_per_unit)(const model *m);

@@ -237,7 +237,7 @@ int run_build_model(run *r)
     }
     r->mt->init(m0, r->params, (uint32_t)r->cfg.seed);
     r->flops_per_unit = r->mt->flops_per_unit ? r->mt->flops_per_unit(m0) : 0.0;
-    r->lane_loss = xcalloc((size_t)r->nlanes + 1, sizeof(double), "losses");
+    r->lane_loss = xcalloc((size_t)r->nlanes + 1 + MAX_FIGURES, sizeof(double), "losses");
     return 0;
 }
 
@@ -300,6 +300,8 @@ static int write_checkpoint_rank0(run *r)
     }
     meta.vocab = r->data.fmt.vocab;
     meta.vocab_bytes = r->data.fmt.vocab_bytes;
+    snprintf(meta.blas_kernel, sizeof meta.blas_kernel, "%s", openblas_get_corename());
+    meta.epoch = (double)r->step * r->cfg.batch * r->units_per_row / (double)r->data.n_train;
     cfg_list l = {0};
     if (config_to_list(&r->cfg, &l) != 0) {
         cfg_list_free(&l);

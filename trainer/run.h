@@ -31,6 +31,7 @@ typedef struct {
     batch b;
     double *row_loss;
     float **lane_grad; /* exact: lanes_per_call gradients */
+    double fig[MAX_FIGURES]; /* the model's figures of this step's forwards */
 } worker;
 
 typedef struct run {
@@ -58,7 +59,7 @@ typedef struct run {
     int32_t *exps;
     size_t *bucket_off;
     dataset data;
-    double *lane_loss; /* nlanes + 1: each lane's loss, then the stop requests */
+    double *lane_loss; /* each lane's loss, the stop requests, the model's figures */
     long step, total_steps;
     double flops_per_unit, peak_flops;
 } run;
@@ -97,6 +98,7 @@ typedef struct {
     double norm;     /* global gradient norm; -1 when not measured */
     double lr;       /* the learning rate of this update */
     double phase_loss[MAX_PHASES]; /* each phase's loss (loss is phase 0's) */
+    double figures[MAX_FIGURES];   /* the model's figures, per loss unit */
     int stop;        /* some rank was asked to stop */
     int bad_tensor;  /* the first tensor with a non-finite gradient, or -1 */
     int skipped;     /* no update: a non-finite gradient or loss, --on-nonfinite skip */

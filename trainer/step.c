@@ -37,6 +37,8 @@ static double forward_backward(run *r, worker *w, float *grad)
 {
     const float scale = 1.0f / ((float)r->cfg.batch * (float)r->units_per_row);
     r->mt->forward(w->m, r->params, &w->b, w->row_loss);
+    if (r->mt->figures)
+        r->mt->figures(w->m, w->fig);
     r->mt->backward(w->m, r->params, grad, &w->b, scale);
     double s = 0.0;
     for (int j = 0; j < w->b.rows; j++)
@@ -80,6 +82,8 @@ static void lanes_together(run *r, worker *w, int k)
             r->task->fill(&r->cfg, &r->data, &w->b, j * R, l, r->step, m * R, R);
         }
         r->mt->forward(w->m, r->params, &w->b, w->row_loss);
+        if (r->mt->figures)
+            r->mt->figures(w->m, w->fig);
         r->mt->backward_lanes(w->m, r->params, w->lane_grad, &w->b, scale);
         for (int j = 0, l = k; j < n; j++, l += r->nworkers) {
             double s = 0.0; /* summed as forward_backward does: the same bits */
@@ -187,17 +191,25 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
 {
     const config *c = &r->cfg;
     const span sp = phase_span(r, p);
+    const int F = r->mt->nfigures, nl = r->nlanes;
     r->phase = p;
-    memset(r->lane_loss, 0, ((size_t)r->nlanes + 1) * sizeof(double));
+    memset(r->lane_loss, 0, ((size_t)nl + 1 + (size_t)F) * sizeof(double));
     if (r->exact)
         exact_gradient(r, p);
     else
         fast_gradient(r, &sp);
     /* lane losses: each slot has one contributor, so the sum is exact; the
      * last slot carries the stop requests */
-    r->lane_loss[r->nlanes] = stop_requested() ? 1.0 : 0.0;
-    comm_sum_double(r->lane_loss, (size_t)r->nlanes + 1);
-    s->stop |= r->lane_loss[r->nlanes] > 0.0;
+    r->lane_loss[nl] = stop_requested() ? 1.0 : 0.0;
+    for (int k = 0; k < r->nworkers; k++) /* the figures ride along, for reports */
+        for (int i = 0; i < F; i++) {
+            r->lane_loss[nl + 1 + i] += r->work[k].fig[i];
+            r->work[k].fig[i] = 0.0;
+        }
+    comm_sum_double(r->lane_loss, (size_t)nl + 1 + (size_t)F);
+    s->stop |= r->lane_loss[nl] > 0.0;
+    for (int i = 0; i < F; i++)
+        s->figures[i] = r->lane_loss[nl + 1 + i] / ((double)c->batch * r->units_per_row);
     double loss = 0.0;
     for (int l = 0; l < r->nlanes; l++)
         loss += r->lane_loss[l];

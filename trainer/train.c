@@ -3,6 +3,7 @@
  * through their interfaces (model.h, task.h); the step is step.c's. */
 #include "train.h"
 
+#include "metrics.h"
 #include "report.h"
 #include "run.h"
 #include "schedule.h"
@@ -12,13 +13,65 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The loop's running figures: a window of steps between progress lines. */
 typedef struct {
-    double t0, train_time, window_time, window_loss[MAX_PHASES];
+    double t0, train_time, window_time, window_loss[MAX_PHASES], window_fig[MAX_FIGURES];
     long window_steps, steps_this_run, skipped;
     train_stats st;
+    metrics met;     /* rank 0 */
+    int tty;         /* rank 0's stderr is a terminal: the progress bar */
+    double bar_time; /* when the bar was last drawn */
 } loop_state;
+
+static void clear_bar(const loop_state *ls)
+{
+    if (ls->tty)
+        fputs("\r\033[K", stderr);
+}
+
+/* A logged window into the metrics file: its mean losses (each phase's),
+ * figures, learning rate, norm, throughput and the time so far. */
+static void record_window(const run *r, loop_state *ls, const step_result *s, const double *loss,
+                          const double *fig, double per_s)
+{
+    metric v[6 + MAX_PHASES + MAX_FIGURES];
+    char names[MAX_PHASES][16];
+    int n = 0;
+    const double units = (double)r->cfg.batch * r->units_per_row;
+    v[n++] = (metric){"epoch", (double)r->step * units / (double)r->data.n_train};
+    v[n++] = (metric){"loss", loss[0]};
+    for (int p = 0; r->phases > 1 && p < r->phases; p++) {
+        snprintf(names[p], sizeof names[p], "loss_%s", r->mt->phase_names[p]);
+        v[n++] = (metric){names[p], loss[p]};
+    }
+    for (int i = 0; i < r->mt->nfigures; i++)
+        v[n++] = (metric){r->mt->figure_names[i], fig[i]};
+    v[n++] = (metric){"lr", s->lr};
+    v[n++] = (metric){"grad_norm", s->norm >= 0 ? s->norm : NAN};
+    v[n++] = (metric){r->task->rate_unit[0] == 't' ? "tokens_per_s" : "samples_per_s", per_s};
+    v[n++] = (metric){"elapsed_s", now_seconds() - ls->t0};
+    metrics_write(&ls->met, "train", r->step, v, n);
+}
+
+/* An evaluation into the metrics file. */
+static void record_eval(const run *r, loop_state *ls, const char *kind, const eval_result *e)
+{
+    metric v[6];
+    int n = 0;
+    v[n++] = (metric){"eval_loss", e->loss};
+    if (e->text_bytes > 0)
+        v[n++] = (metric){"eval_bits_per_byte", e->nats / e->text_bytes / M_LN2};
+    if (e->text_bytes > 0 && e->units != e->text_bytes) {
+        v[n++] = (metric){"eval_perplexity", exp(e->loss)};
+        v[n++] = (metric){"eval_unknown", e->unknown / e->units};
+    }
+    if (e->accuracy >= 0)
+        v[n++] = (metric){"eval_accuracy", e->accuracy};
+    v[n++] = (metric){"elapsed_s", now_seconds() - ls->t0};
+    metrics_write(&ls->met, kind, r->step, v, n);
+}
 
 static int set_up(run *r, int argc, char **argv, char *resume, size_t size, ckpt_meta *meta,
                   int *status)
@@ -80,17 +133,25 @@ static int after_step(run *r, loop_state *ls, const step_result *s)
         return EXIT_INTERNAL;
     const int last = r->step == r->total_steps;
     if ((r->step % c->log_every == 0 || last || s->stop) && ls->window_steps > 0) {
-        double mean[MAX_PHASES];
+        double mean[MAX_PHASES], fig[MAX_FIGURES];
         for (int p = 0; p < r->phases; p++) {
             mean[p] = ls->window_loss[p] / ls->window_steps;
             ls->window_loss[p] = 0.0;
         }
+        for (int i = 0; i < r->mt->nfigures; i++) {
+            fig[i] = ls->window_fig[i] / ls->window_steps;
+            ls->window_fig[i] = 0.0;
+        }
         ls->st.last_loss = mean[0];
         if (isnan(ls->st.first_loss))
             ls->st.first_loss = ls->st.last_loss;
-        if (r->loud)
+        const double per_s = (double)ls->window_steps * c->batch * r->units_per_row / ls->window_time;
+        if (r->loud) {
+            clear_bar(ls);
             print_progress(r, s, mean, ls->window_time, ls->window_steps, now_seconds() - ls->t0,
                            ls->train_time, ls->steps_this_run);
+            record_window(r, ls, s, mean, fig, per_s);
+        }
         ls->window_time = 0.0;
         ls->window_steps = 0;
     }
@@ -98,8 +159,10 @@ static int after_step(run *r, loop_state *ls, const step_result *s)
         eval_result e = evaluate(r);
         char what[64];
         snprintf(what, sizeof what, "eval step %ld", r->step);
-        if (r->loud)
+        if (r->loud) {
             print_eval(r, what, &e);
+            record_eval(r, ls, "eval", &e);
+        }
     }
     if (r->loud && r->task->show && !last)
         r->task->show(c, &r->data, r->work[0].m, r->params, r->step, 0);
@@ -130,6 +193,7 @@ static int finish(run *r, loop_state *ls)
     ls->st.samples_per_s =
         ls->train_time > 0 ? (double)ls->steps_this_run * r->cfg.batch / ls->train_time : 0;
     if (r->loud) {
+        record_eval(r, ls, "final", &e);
         printf("checkpoint: %s/checkpoint.h5 at step %ld\n", r->cfg.run_dir, r->step);
         print_final(r, &e, ls->steps_this_run * units / (ls->train_time > 0 ? ls->train_time : 1),
                     ls->train_time);
@@ -142,8 +206,28 @@ static int finish(run *r, loop_state *ls)
     return EXIT_DONE;
 }
 
+/* On a terminal, a bar on stderr redrawn at most five times a second; the
+ * plain progress lines on stdout stay as they are (Slurm files, pipes). */
+static void draw_bar(const run *r, loop_state *ls, const step_result *s)
+{
+    const double now = now_seconds();
+    if (!r->loud || !ls->tty || (now - ls->bar_time < 0.2 && r->step < r->total_steps))
+        return;
+    ls->bar_time = now;
+    char bar[31];
+    const double done = (double)r->step / (double)r->total_steps;
+    for (int i = 0; i < 30; i++)
+        bar[i] = i < (int)(done * 30.0) ? '#' : '.';
+    bar[30] = 0;
+    fprintf(stderr, "\r[%s] %5.1f%% step %ld/%ld loss %.4f ", bar, 100.0 * done, r->step,
+            r->total_steps, s->loss);
+    fflush(stderr);
+}
+
+
 static int train_loop(run *r, loop_state *ls)
 {
+    ls->tty = r->loud && isatty(STDERR_FILENO);
     signals_install();
     ls->t0 = now_seconds();
     int status = -1;
@@ -159,10 +243,15 @@ static int train_loop(run *r, loop_state *ls)
             ls->window_time += dt;
             for (int p = 0; p < r->phases; p++)
                 ls->window_loss[p] += s.phase_loss[p];
+            for (int i = 0; i < r->mt->nfigures; i++)
+                ls->window_fig[i] += s.figures[i];
             ls->window_steps++;
         }
         status = after_step(r, ls, &s);
+        if (status < 0)
+            draw_bar(r, ls, &s);
     }
+    clear_bar(ls);
     return status < 0 ? finish(r, ls) : status;
 }
 
@@ -178,7 +267,8 @@ int train_run(int argc, char **argv, train_stats *stats)
     char resume[CFG_PATH + 32];
     ckpt_meta meta = {0};
     int status = EXIT_BAD_INPUT;
-    if (set_up(&r, argc, argv, resume, sizeof resume, &meta, &status) == 0) {
+    if (set_up(&r, argc, argv, resume, sizeof resume, &meta, &status) == 0 &&
+        !agree(r.loud && metrics_open(&ls.met, r.cfg.run_dir, resume[0] ? r.step : -1) != 0)) {
         status = train_loop(&r, &ls);
         fflush(stdout);
         ls.st.step = r.step;
@@ -186,6 +276,7 @@ int train_run(int argc, char **argv, train_stats *stats)
         if (stats)
             *stats = ls.st;
     }
+    metrics_close(&ls.met);
     run_end(&r);
     return status;
 }

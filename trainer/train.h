@@ -19,5 +19,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 
 #endif

@@ -144,6 +144,7 @@ void vae_decode(vae *m, const float *params, int R)
 void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
                  double *row_loss)
 {
+    m->sum_recon = m->sum_kl = 0.0;
     vae_encode(m, params, x, R);
     const int L = m->latent;
     for (int r = 0; r < R; r++) {
@@ -159,6 +160,7 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
             }
         }
         row_loss[r] = m->kl_weight * kl;
+        m->sum_kl += kl;
     }
     vae_decode(m, params, R);
     const int D = m->in;
@@ -180,6 +182,7 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
             }
         }
         row_loss[r] += recon;
+        m->sum_recon += recon;
     }
 }
 
@@ -384,6 +387,15 @@ static void vae_reconstruct(model *base, const float *params, const batch *b, fl
     decoded_images(m, params, b->rows, out);
 }
 
+static const char *const VAE_FIGURES[2] = {"recon", "kl"};
+
+static void vae_figures(const model *base, double *out)
+{
+    const vae *m = (const vae *)base;
+    out[0] += m->sum_recon;
+    out[1] += m->sum_kl;
+}
+
 /* 2 FLOPs per weight and image forward, 4 backward: the matrix products. */
 static double vae_flops(const model *base) { return 6.0 * (double)base->params.total; }
 
@@ -400,6 +412,9 @@ const model_type vae_model = {
     .forward = vae_forward_batch,
     .backward = vae_backward_batch,
     .flops_per_unit = vae_flops,
+    .nfigures = 2,
+    .figure_names = VAE_FIGURES,
+    .figures = vae_figures,
     .generate_images = vae_images,
     .reconstruct_images = vae_reconstruct,
 };

@@ -48,6 +48,7 @@ typedef struct {
     float *enc_h[VAE_MAX_HIDDEN], *mu, *logvar, *z, *dec_h[VAE_MAX_HIDDEN], *logits;
     float *denc_h[VAE_MAX_HIDDEN], *dmu, *dlogvar, *dz, *ddec_h[VAE_MAX_HIDDEN], *dlogits;
     float *eps; /* [max_rows, latent]: the draws of the rows of a batch */
+    double sum_recon, sum_kl; /* of the last forward's rows, nats (KL unweighted) */
 } vae;
 
 /* Fills m for nhidden <= VAE_MAX_HIDDEN widths; -1 after a line on failure. */
