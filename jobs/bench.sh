@@ -7,6 +7,7 @@
 #   bash jobs/bench.sh gpt     gpt-kjv on data/kjv, tokens/s
 #   bash jobs/bench.sh lstm    lstm-kjv on data/kjv, tokens/s
 #   bash jobs/bench.sh words   lstm-kjv-words on data/kjv-words, tokens/s
+#   bash jobs/bench.sh gan     the GAN on data/fmnist, samples/s
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -19,7 +20,8 @@ vae) args="--config jobs/vae.conf --steps ${STEPS:-300}"; unit=samples ;;
 gpt) args="--config jobs/gpt-kjv.conf --steps ${STEPS:-40} --eval-every 0 --sample-every 0"; unit=tokens ;;
 lstm) args="--config jobs/lstm-kjv.conf --steps ${STEPS:-20} --eval-every 0 --sample-every 0"; unit=tokens ;;
 words) args="--config jobs/lstm-kjv-words.conf --steps ${STEPS:-200} --eval-every 0"; unit=tokens ;;
-*) echo "usage: $0 vae|gpt|lstm|words" >&2; exit 2 ;;
+gan) args="--config jobs/gan.conf --steps ${STEPS:-300}"; unit=samples ;;
+*) echo "usage: $0 vae|gpt|lstm|words|gan" >&2; exit 2 ;;
 esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

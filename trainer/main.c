@@ -1,6 +1,7 @@
 /* trainer: one program, subcommands prepare, train, eval, sample. */
 #include "comm/comm.h"
 #include "config.h"
+#include "kernel.h"
 #include "model.h"
 #include "signals.h"
 #include "train.h"
@@ -37,6 +38,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    kernel_upgrade(argv);
     signals_ignore_file_limit();
     if (argc < 2) {
         usage(stderr);
@@ -48,7 +50,7 @@ int main(int argc, char **argv)
         return EXIT_DONE;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("trainer %s, OpenBLAS kernel %s\n", PACKAGE_VERSION, openblas_get_corename());
+        printf("trainer %s, OpenBLAS kernel %s\n", PACKAGE_VERSION, kernel_story());
         return EXIT_DONE;
     }
     if (!strcmp(cmd, "--man")) {

@@ -1,5 +1,6 @@
 #include "report.h"
 
+#include "kernel.h"
 #include "util.h"
 
 #include <cblas.h>
@@ -15,9 +16,9 @@ void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
     const task_type *t = r->task;
     const char *unit = task_unit(t, &r->data);
     printf("trainer %s: train %s on %d rank(s), %d lanes of %d rows, reduce %s, "
-           "%d lane thread(s) x %d BLAS thread(s) per rank\n",
+           "%d lane thread(s) x %d BLAS thread(s) per rank, OpenBLAS kernel %s\n",
            PACKAGE_VERSION, c->model, r->np, r->nlanes, r->lane_rows, c->reduce, r->nworkers,
-           openblas_get_num_threads());
+           openblas_get_num_threads(), kernel_story());
     printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, unit,
            r->data.n_eval, t->eval_name, unit, r->pt->total);
     if (r->flops_per_unit > 0)
@@ -27,6 +28,10 @@ void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
     if (resumed_from)
         printf("resumed from %s at step %ld (written by -np %d)\n", resumed_from, r->step,
                meta->world_size);
+    if (resumed_from && meta->blas_kernel[0] && strcmp(meta->blas_kernel, kernel_name()) != 0)
+        printf("note: the checkpoint was computed with the OpenBLAS kernel %s, this run uses %s: "
+               "its bits will differ from a run that was never interrupted\n",
+               meta->blas_kernel, kernel_name());
     config_print(c, "config: ");
     fflush(stdout);
 }

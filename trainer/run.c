@@ -4,6 +4,7 @@
 #include "run.h"
 
 #include "io/checkpoint.h"
+#include "kernel.h"
 #include "util.h"
 
 #include <cblas.h>
@@ -135,6 +136,25 @@ out:
     return result;
 }
 
+/* Every rank's kernel is rank 0's: exact mode refuses otherwise, fast mode
+ * warns. */
+static int same_kernel(const run *r)
+{
+    const char *k = kernel_name();
+    const int h = (int)(fnv1a64(k, strlen(k)) & 0x3fffffff);
+    const int differs = comm_max_int(h) != -comm_max_int(-h);
+    if (!differs)
+        return 0;
+    if (r->loud)
+        fprintf(stderr,
+                "trainer: %s: the ranks run different OpenBLAS kernels (rank 0: %s): %s; set "
+                "OPENBLAS_CORETYPE to one kernel for every rank\n",
+                r->exact ? "refused" : "warning", k,
+                r->exact ? "--reduce exact needs the same kernel everywhere"
+                         : "--reduce fast goes on, its sums differ from rank to rank");
+    return r->exact ? -1 : 0;
+}
+
 int run_setup_lanes(run *r)
 {
     const config *c = &r->cfg;
@@ -150,6 +170,8 @@ int run_setup_lanes(run *r)
     r->lane_rows = c->batch / r->nlanes;
     r->micro_rows = r->lane_rows / c->micro_steps;
     r->exact = strcmp(c->reduce, "exact") == 0;
+    if (same_kernel(r) != 0)
+        return -1;
     r->units_per_row = r->task->units_per_row(c);
     r->lane_ids = xcalloc((size_t)r->nlocal, sizeof(int), "lanes");
     for (int l = 0; l < r->nlocal; l++)
@@ -300,7 +322,7 @@ static int write_checkpoint_rank0(run *r)
     }
     meta.vocab = r->data.fmt.vocab;
     meta.vocab_bytes = r->data.fmt.vocab_bytes;
-    snprintf(meta.blas_kernel, sizeof meta.blas_kernel, "%s", openblas_get_corename());
+    snprintf(meta.blas_kernel, sizeof meta.blas_kernel, "%s", kernel_name());
     meta.epoch = (double)r->step * r->cfg.batch * r->units_per_row / (double)r->data.n_train;
     cfg_list l = {0};
     if (config_to_list(&r->cfg, &l) != 0) {
