@@ -26,4 +26,9 @@ tsan_run "VAE, resumed with 4 lane threads" $VAE --steps 6 --threads 4 --run-dir
 tsan_run "GPT with dropout and micro-steps, 3 lane threads" --model gpt --data "$TESTTMP/text" \
     --layers 1 --dim 32 --heads 2 --ctx 16 --batch 16 --micro-steps 2 --dropout 0.1 \
     --val-windows 8 --steps 3 --threads 3 --run-dir "$TESTTMP/g"
+tsan_run "LSTM, a thread's lanes in one call, 3 lane threads" --model lstm --data "$TESTTMP/text" \
+    --layers 2 --embed 8 --dim 16 --ctx 16 --batch 16 --dropout 0.1 --val-windows 8 --steps 3 \
+    --threads 3 --run-dir "$TESTTMP/l"
+tsan_run "GAN, two phases, 3 lane threads" --model gan --data "$TESTTMP/data" --batch 32 --latent 8 \
+    --steps 3 --threads 3 --run-dir "$TESTTMP/n"
 finish

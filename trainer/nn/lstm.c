@@ -16,7 +16,9 @@
 /* Compiled for AVX-512, AVX2 and plain x86-64, the best picked at run time:
  * the same sums in the same order in each (16 running sums are 16 lanes,
  * whatever the vector width; no fused multiply-add), so the same bits. */
-#ifdef LSTM_NO_CLONES /* for checking that claim: plain x86-64 only */
+#if defined(LSTM_NO_CLONES) || defined(__SANITIZE_THREAD__)
+/* plain x86-64 only: for checking that claim, and under ThreadSanitizer,
+ * whose runtime is not up yet when the loader runs the clones' resolver */
 #define VECTOR_CLONES
 #else
 #define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
