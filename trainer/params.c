@@ -24,6 +24,17 @@ size_t params_add(param_table *t, const char *name, int ndim, size_t s0, size_t 
     return v->offset;
 }
 
+void params_add_linear(param_table *t, const char *name, int in, int out, int *w, int *b)
+{
+    char n[48];
+    snprintf(n, sizeof n, "%s.weight", name);
+    params_add(t, n, 2, (size_t)out, (size_t)in, 1);
+    *w = t->n - 1;
+    snprintf(n, sizeof n, "%s.bias", name);
+    params_add(t, n, 1, (size_t)out, 0, 0);
+    *b = t->n - 1;
+}
+
 void params_init_linear(const param_table *t, float *params, uint32_t seed)
 {
     for (int i = 0; i < t->n; i++) {

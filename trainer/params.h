@@ -26,6 +26,10 @@ typedef struct {
 /* Adds a tensor of shape (s0) or (s0, s1); returns its offset. */
 size_t params_add(param_table *t, const char *name, int ndim, size_t s0, size_t s1, int decay);
 
+/* A linear layer's NAME.weight [out, in] (with weight decay) and NAME.bias
+ * [out]; their indices in *w and *b. */
+void params_add_linear(param_table *t, const char *name, int in, int out, int *w, int *b);
+
 /* PyTorch's nn.Linear default for a table of (weight [out, in], bias [out])
  * pairs: U(-1/sqrt(in), 1/sqrt(in)) for both, tensor i drawn from the
  * (seed, RNG_INIT, i) stream. */

@@ -8,17 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add_linear(param_table *t, const char *name, int in, int out, int *w, int *b)
-{
-    char n[48];
-    snprintf(n, sizeof n, "%s.weight", name);
-    params_add(t, n, 2, (size_t)out, (size_t)in, 1);
-    *w = t->n - 1;
-    snprintf(n, sizeof n, "%s.bias", name);
-    params_add(t, n, 1, (size_t)out, 0, 0);
-    *b = t->n - 1;
-}
-
 int classifier_build(classifier *m, int in, int classes, int h1, int h2, int maxB)
 {
     memset(m, 0, sizeof *m);
@@ -29,9 +18,9 @@ int classifier_build(classifier *m, int in, int classes, int h1, int h2, int max
     m->K = classes;
     m->maxB = maxB;
     param_table *t = &m->base.params;
-    add_linear(t, "c.fc1", in, m->H1, &m->w1, &m->b1);
-    add_linear(t, "c.fc2", m->H1, m->H2, &m->w2, &m->b2);
-    add_linear(t, "c.out", m->H2, classes, &m->w3, &m->b3);
+    params_add_linear(t, "c.fc1", in, m->H1, &m->w1, &m->b1);
+    params_add_linear(t, "c.fc2", m->H1, m->H2, &m->w2, &m->b2);
+    params_add_linear(t, "c.out", m->H2, classes, &m->w3, &m->b3);
     const size_t B = (size_t)maxB, per = 2 * (m->H1 + m->H2) + 2 * (size_t)classes;
     m->buf = calloc(B * per, sizeof(float));
     m->labels = calloc(B, sizeof *m->labels);

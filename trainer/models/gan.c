@@ -9,18 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int add_linear(param_table *t, const char *name, int in, int out, int *w, int *b)
-{
-    char n[48];
-    snprintf(n, sizeof n, "%s.weight", name);
-    params_add(t, n, 2, (size_t)out, (size_t)in, 1);
-    *w = t->n - 1;
-    snprintf(n, sizeof n, "%s.bias", name);
-    params_add(t, n, 1, (size_t)out, 0, 0);
-    *b = t->n - 1;
-    return 0;
-}
-
 /* Carves the activation buffer; with buf NULL only counts. */
 static size_t carve(gan *m, float *buf)
 {
@@ -64,12 +52,12 @@ int gan_build(gan *m, int in, int latent, float leak, const int widths[4], int m
     m->leak = leak;
     m->maxB = maxB;
     param_table *t = &m->base.params;
-    add_linear(t, "g.fc1", latent, m->G1, &m->g1w, &m->g1b);
-    add_linear(t, "g.fc2", m->G1, m->G2, &m->g2w, &m->g2b);
-    add_linear(t, "g.out", m->G2, in, &m->g3w, &m->g3b);
-    add_linear(t, "d.fc1", in, m->D1, &m->d1w, &m->d1b);
-    add_linear(t, "d.fc2", m->D1, m->D2, &m->d2w, &m->d2b);
-    add_linear(t, "d.out", m->D2, 1, &m->d3w, &m->d3b);
+    params_add_linear(t, "g.fc1", latent, m->G1, &m->g1w, &m->g1b);
+    params_add_linear(t, "g.fc2", m->G1, m->G2, &m->g2w, &m->g2b);
+    params_add_linear(t, "g.out", m->G2, in, &m->g3w, &m->g3b);
+    params_add_linear(t, "d.fc1", in, m->D1, &m->d1w, &m->d1b);
+    params_add_linear(t, "d.fc2", m->D1, m->D2, &m->d2w, &m->d2b);
+    params_add_linear(t, "d.out", m->D2, 1, &m->d3w, &m->d3b);
     size_t n = carve(m, NULL);
     m->buf = calloc(n, sizeof(float));
     if (!m->buf) {

@@ -11,18 +11,6 @@
 
 #define HALF_LOG_2PI 0.91893853320467274178
 
-static int add_linear(param_table *t, const char *name, int in, int out, int *w, int *b)
-{
-    char n[48];
-    snprintf(n, sizeof n, "%s.weight", name);
-    params_add(t, n, 2, (size_t)out, (size_t)in, 1);
-    *w = t->n - 1;
-    snprintf(n, sizeof n, "%s.bias", name);
-    params_add(t, n, 1, (size_t)out, 0, 0);
-    *b = t->n - 1;
-    return 0;
-}
-
 int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum likelihood lik,
               float kl_weight, int autoencoder, int max_rows)
 {
@@ -45,19 +33,19 @@ int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum l
     int prev = in;
     for (int i = 0; i < nhidden; i++) {
         snprintf(name, sizeof name, "enc.fc%d", i + 1);
-        add_linear(t, name, prev, hidden[i], &m->enc_w[i], &m->enc_b[i]);
+        params_add_linear(t, name, prev, hidden[i], &m->enc_w[i], &m->enc_b[i]);
         prev = hidden[i];
     }
-    add_linear(t, "enc.mu", prev, latent, &m->mu_w, &m->mu_b);
-    add_linear(t, "enc.logvar", prev, latent, &m->lv_w, &m->lv_b);
+    params_add_linear(t, "enc.mu", prev, latent, &m->mu_w, &m->mu_b);
+    params_add_linear(t, "enc.logvar", prev, latent, &m->lv_w, &m->lv_b);
     prev = latent;
     for (int i = 0; i < nhidden; i++) {
         int width = hidden[nhidden - 1 - i];
         snprintf(name, sizeof name, "dec.fc%d", i + 1);
-        add_linear(t, name, prev, width, &m->dec_w[i], &m->dec_b[i]);
+        params_add_linear(t, name, prev, width, &m->dec_w[i], &m->dec_b[i]);
         prev = width;
     }
-    add_linear(t, "dec.out", prev, in, &m->out_w, &m->out_b);
+    params_add_linear(t, "dec.out", prev, in, &m->out_w, &m->out_b);
 
     size_t per_row = 0;
     for (int i = 0; i < nhidden; i++)
