@@ -25,25 +25,18 @@
 #endif
 
 /* 16 floats, one vector register under AVX-512, four under plain x86-64:
- * each lane's arithmetic is the same whatever the width. The helpers below
- * are always inlined, so the ABI of passing a v16 (GCC's -Wpsabi note)
- * never comes into play. */
+ * each lane's arithmetic is the same whatever the width. A v16 is never
+ * passed to or returned from a function (whose ABI would then depend on
+ * the target): LOAD16 is a macro, finish takes a pointer. */
 typedef float v16 __attribute__((vector_size(64)));
-#pragma GCC diagnostic ignored "-Wpsabi"
-
-static inline __attribute__((always_inline)) v16 load16(const float *p)
-{
-    v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
+#define LOAD16(v, p) memcpy(&(v), (p), sizeof(v16))
 
 /* A dot product's 16 running sums, then a fixed tree, then the tail that
  * did not fill 16: the order every output of times_wt is summed in. */
-static inline __attribute__((always_inline)) float finish(v16 acc, const float *x, const float *y, int k, int K)
+static inline float finish(const v16 *acc, const float *x, const float *y, int k, int K)
 {
     float a[16], tail = 0.0f;
-    memcpy(a, &acc, sizeof a);
+    memcpy(a, acc, sizeof a);
     for (int s = 8; s > 0; s >>= 1)
         for (int j = 0; j < s; j++)
             a[j] += a[j + s];
@@ -70,10 +63,14 @@ VECTOR_CLONES static void times_wt(float *out, int ldo, const float *a, int lda,
                 x[i] = a + (size_t)(m0 + (i < mb ? i : 0)) * lda;
             v16 acc[4][4] = {{{0}}};
             for (int k = 0; k < K16; k += 16) {
-                const v16 w0 = load16(w[0] + k), w1 = load16(w[1] + k), w2 = load16(w[2] + k),
-                          w3 = load16(w[3] + k);
+                v16 w0, w1, w2, w3;
+                LOAD16(w0, w[0] + k);
+                LOAD16(w1, w[1] + k);
+                LOAD16(w2, w[2] + k);
+                LOAD16(w3, w[3] + k);
                 for (int i = 0; i < 4; i++) {
-                    const v16 xi = load16(x[i] + k);
+                    v16 xi;
+                    LOAD16(xi, x[i] + k);
                     acc[i][0] += xi * w0;
                     acc[i][1] += xi * w1;
                     acc[i][2] += xi * w2;
@@ -82,7 +79,7 @@ VECTOR_CLONES static void times_wt(float *out, int ldo, const float *a, int lda,
             }
             for (int i = 0; i < mb; i++)
                 for (int j = 0; j < nb; j++)
-                    out[(size_t)(m0 + i) * ldo + n0 + j] += finish(acc[i][j], x[i], w[j], K16, K);
+                    out[(size_t)(m0 + i) * ldo + n0 + j] += finish(&acc[i][j], x[i], w[j], K16, K);
         }
     }
 }
@@ -100,9 +97,12 @@ VECTOR_CLONES static void times_w(float *out, int ldo, const float *d, int ldd, 
             const float *g = d + (size_t)m * ldd + n0;
             float *o = out + (size_t)m * ldo;
             for (int k = 0; k < K16; k += 16) {
-                v16 acc = load16(o + k);
-                for (int j = 0; j < nb; j++)
-                    acc += g[j] * load16(W + (size_t)(n0 + j) * K + k);
+                v16 acc, wj;
+                LOAD16(acc, o + k);
+                for (int j = 0; j < nb; j++) {
+                    LOAD16(wj, W + (size_t)(n0 + j) * K + k);
+                    acc += g[j] * wj;
+                }
                 memcpy(o + k, &acc, sizeof acc);
             }
             for (int k = K16; k < K; k++)
