@@ -75,7 +75,7 @@ static const opt_group COMMON_GROUP = OPT_GROUP(COMMON, config);
 
 const opt_group *config_common_options(void) { return &COMMON_GROUP; }
 
-static const char *command_name(enum command cmd)
+const char *config_command_name(enum command cmd)
 {
     switch (cmd) {
     case CMD_PREPARE: return "prepare";
@@ -94,13 +94,9 @@ static int all_groups(const opt_group **out, int max)
     int n = 0;
     out[n++] = &COMMON_GROUP;
     for (int i = 0; i < model_count() && n + 2 <= max; i++) {
-        const model_type *t = model_at(i);
-        int seen = 0;
-        for (int j = 0; j < i; j++)
-            seen |= model_at(j)->task == t->task;
-        if (!seen)
-            out[n++] = &t->task->opts;
-        out[n++] = &t->opts;
+        if (model_first_of_task(i))
+            out[n++] = &model_at(i)->task->opts;
+        out[n++] = &model_at(i)->opts;
     }
     return n;
 }
@@ -217,7 +213,7 @@ int config_parse_args(enum command cmd, int argc, char **argv, cfg_list *file, c
         fprintf(stderr, "trainer: out of memory for the option table\n");
         return -1;
     }
-    const char *config_file = NULL, *name = command_name(cmd);
+    const char *config_file = NULL, *name = config_command_name(cmd);
     optind = 1;
     opterr = 0;
     int ch, rc = 0;
@@ -472,139 +468,4 @@ void config_print(const config *c, const char *prefix)
         for (int i = 0; i < l.n; i++)
             printf("%s%s = %s\n", prefix, l.e[i].key, l.e[i].value);
     cfg_list_free(&l);
-}
-
-static void usage_defaults(const char *const (*d)[2], int n)
-{
-    if (n == 0)
-        return;
-    printf("    defaults:");
-    for (int i = 0; i < n; i++)
-        printf(" %s %s%s", d[i][0], d[i][1], i + 1 < n ? "," : "\n");
-}
-
-static int takes_any(const opt_group *g, unsigned cmd)
-{
-    for (int i = 0; i < g->n; i++)
-        if (g->v[i].commands & cmd)
-            return 1;
-    return 0;
-}
-
-/* A task's section, once for all its models; a model's section (for train
- * every model's, to list them). */
-static void usage_sections(enum command cmd)
-{
-    const task_type *seen[MAX_GROUPS];
-    int nseen = 0;
-    for (int i = 0; i < model_count(); i++) {
-        const model_type *t = model_at(i);
-        int dup = 0;
-        for (int j = 0; j < nseen; j++)
-            dup |= seen[j] == t->task;
-        if (!dup && nseen < MAX_GROUPS && takes_any(&t->task->opts, cmd)) {
-            seen[nseen++] = t->task;
-            printf("\n%s task (the data side of the models that read it):\n", t->task->name);
-            opt_usage(&t->task->opts, cmd);
-            if (cmd == CMD_TRAIN)
-                usage_defaults(t->task->defaults, t->task->ndefaults);
-        }
-        if (cmd != CMD_TRAIN && !takes_any(&t->opts, cmd))
-            continue;
-        printf("\n--model %s: %s (%s task)\n", t->name, t->summary, t->task->name);
-        opt_usage(&t->opts, cmd);
-        if (cmd == CMD_TRAIN)
-            usage_defaults(t->defaults, t->ndefaults);
-    }
-}
-
-void config_usage(enum command cmd)
-{
-    printf("usage: trainer %s [--config FILE] [--KEY VALUE ...]\n\n", command_name(cmd));
-    printf("Every option can also be set in a config file as `key = value`; flags override it.\n\n");
-    opt_usage(&COMMON_GROUP, cmd);
-    printf("  %-22s %s\n", "--config FILE", "read key = value settings from FILE");
-    printf("  %-22s %s\n", "--help", "this text");
-    if (cmd != CMD_PREPARE)
-        usage_sections(cmd);
-}
-
-/* roff escapes: a dash is \-, a backslash \e */
-static void roff(FILE *f, const char *s)
-{
-    for (; *s; s++) {
-        if (*s == '-')
-            fputs("\\-", f);
-        else if (*s == '\\')
-            fputs("\\e", f);
-        else
-            fputc(*s, f);
-    }
-}
-
-static void man_options(FILE *f, const opt_group *g)
-{
-    static const char *const cmds[5] = {"prepare", "train", "eval", "sample", "score"};
-    for (int i = 0; i < g->n; i++) {
-        const opt_spec *o = &g->v[i];
-        fputs(".TP\n\\fB", f);
-        roff(f, "--");
-        roff(f, o->name);
-        fputs(o->type == OPT_BOOL ? "\\fR\n" : "\\fR \\fIV\\fR\n", f);
-        roff(f, o->help);
-        fputs(" (default: ", f);
-        roff(f, *o->def ? o->def : "none");
-        fputs("; ", f);
-        for (int k = 0, n = 0; k < 5; k++)
-            if (o->commands & (1u << k))
-                fprintf(f, "%s%s", n++ ? ", " : "", cmds[k]);
-        fputs(")\n", f);
-    }
-}
-
-void config_man(FILE *f)
-{
-    fprintf(f, ".TH TRAINER 1 \"\" \"trainer %s\" \"User Commands\"\n", PACKAGE_VERSION);
-    fputs(".SH NAME\ntrainer \\- data\\-parallel training of generative models with MPI\n"
-          ".SH SYNOPSIS\n.B trainer\n\\fICOMMAND\\fR [\\fB\\-\\-config\\fR \\fIFILE\\fR] "
-          "[\\fB\\-\\-\\fR\\fIKEY V\\fR ...]\n.br\nmpirun \\-np \\fIN\\fR "
-          "trainer train ...\n"
-          ".SH COMMANDS\n"
-          ".TP\n\\fBprepare\\fR\nFashion\\-MNIST IDX files or a text file into HDF5 shards.\n"
-          ".TP\n\\fBtrain\\fR\nTrain a model data\\-parallel (under mpirun).\n"
-          ".TP\n\\fBeval\\fR\nEvaluate a checkpoint on its task's evaluation split.\n"
-          ".TP\n\\fBsample\\fR\nGenerate text, or images (.h5 and PNG), from a checkpoint.\n"
-          ".TP\n\\fBscore\\fR\nThe Frechet distance of a file of images to the test split.\n"
-          ".TP\n\\fBinspect\\fR \\fICHECKPOINT\\fR\nModel, step, configuration, tensors "
-          "and checksums of a checkpoint.\n"
-          ".TP\n\\fBplot\\fR \\fIRUN_DIR\\fR... \\fB\\-\\-out\\fR \\fIFILE.png\\fR\n"
-          "Loss curves of runs from their metrics.jsonl (needs gnuplot).\n"
-          ".SH OPTIONS\nEvery option is also a \\fIkey = value\\fR line of a config file "
-          "(\\-\\-config). Precedence, lowest first: defaults, the config file, the "
-          "checkpoint being resumed or read, the flags.\n",
-          f);
-    man_options(f, &COMMON_GROUP);
-    const task_type *seen[MAX_GROUPS];
-    int nseen = 0;
-    for (int i = 0; i < model_count(); i++) {
-        const model_type *t = model_at(i);
-        int dup = 0;
-        for (int j = 0; j < nseen; j++)
-            dup |= seen[j] == t->task;
-        if (!dup && nseen < MAX_GROUPS) {
-            seen[nseen++] = t->task;
-            fprintf(f, ".SS The %s task\n", t->task->name);
-            man_options(f, &t->task->opts);
-        }
-        fprintf(f, ".SS \\-\\-model %s\n", t->name);
-        roff(f, t->summary);
-        fputs(".\n", f);
-        man_options(f, &t->opts);
-    }
-    fputs(".SH EXIT STATUS\n0 done; 1 internal failure (a checkpoint could not be written, a "
-          "non\\-finite gradient or loss); 2 bad input, one line on stderr says what; 75 stopped "
-          "by a signal after writing a checkpoint (resume to go on).\n"
-          ".SH FILES\n\\fIRUN_DIR\\fR/checkpoint.h5, \\fIRUN_DIR\\fR/metrics.jsonl\n"
-          ".SH SEE ALSO\nmpirun(1), sbatch(1), h5dump(1)\n",
-          f);
 }

@@ -92,7 +92,10 @@ const char *config_lookup(const cfg_list *const *layers, int nlayers, const char
 int config_to_list(const config *c, cfg_list *out);
 void config_print(const config *c, const char *prefix);
 
-/* trainer COMMAND --help */
+/* "train", "eval", ... */
+const char *config_command_name(enum command cmd);
+
+/* trainer COMMAND --help (usage.c) */
 void config_usage(enum command cmd);
 /* The manual page, trainer(1), from the option tables: every option of
  * every group. */

@@ -28,6 +28,14 @@ int model_count(void) { return NBUILT_IN + nadded; }
 
 const model_type *model_at(int i) { return i < NBUILT_IN ? BUILT_IN[i] : added[i - NBUILT_IN]; }
 
+int model_first_of_task(int i)
+{
+    for (int j = 0; j < i; j++)
+        if (model_at(j)->task == model_at(i)->task)
+            return 0;
+    return 1;
+}
+
 const model_type *model_find(const char *name)
 {
     for (int i = 0; i < model_count(); i++)

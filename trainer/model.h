@@ -124,5 +124,8 @@ int model_register(const model_type *t);
 const model_type *model_find(const char *name);
 int model_count(void);
 const model_type *model_at(int i);
+/* Whether model i is the first of the registry with its task: for going
+ * over each task once. */
+int model_first_of_task(int i);
 
 #endif
