@@ -68,6 +68,8 @@ int lane_sum_init(lane_sum *s, int nlanes, const size_t *bucket_off, int nbucket
     s->headroom = ceil_log2(nlanes);
     for (int b = 0; b < nbuckets; b++)
         exps[b] = UNKNOWN_EXP;
+    if (nslots == 0)
+        return 0; /* only the exponents: for a checkpoint of a run that sums otherwise */
     s->slot = calloc((size_t)nslots, sizeof *s->slot);
     if (!s->slot)
         return -1;

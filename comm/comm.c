@@ -104,6 +104,58 @@ void comm_sum_double(double *buf, size_t n) { allreduce_inplace(buf, n, sizeof *
 void comm_sum_float(float *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_FLOAT, MPI_SUM); }
 void comm_max_float(float *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_FLOAT, MPI_MAX); }
 
+/* Sends out[0, n_out) to partner and receives in[0, n_in) from it. */
+static void exchange_floats(const float *out, size_t n_out, float *in, size_t n_in, int partner)
+{
+    for (size_t i = 0; i < n_out || i < n_in; i += COMM_CHUNK) {
+        const int mo = (int)(i < n_out ? (n_out - i < COMM_CHUNK ? n_out - i : COMM_CHUNK) : 0);
+        const int mi = (int)(i < n_in ? (n_in - i < COMM_CHUNK ? n_in - i : COMM_CHUNK) : 0);
+        MPICHECK(MPI_Sendrecv(out + (mo ? i : 0), mo, MPI_FLOAT, partner, 7, in + (mi ? i : 0), mi,
+                              MPI_FLOAT, partner, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    }
+}
+
+/* Recursive halving, then doubling: at distance d a pair splits the range
+ * both hold, each keeps one half, sums it, and goes on with it; at the end
+ * each rank holds the whole sum of 1/np of the buffer, and the ranges are
+ * handed back up the same way. Each element is summed by one rank only, in
+ * the tree (pairs at distance np/2 first), and copied to the others. Per
+ * rank this moves the bytes of one exchange of the buffer and adds half of
+ * it, where plain recursive doubling would move and add it log2(np) times. */
+void comm_tree_sum_float(float *buf, float *tmp, size_t n)
+{
+    if (g_size & (g_size - 1)) {
+        fprintf(stderr, "trainer: internal error: a tree sum over %d ranks (not a power of two)\n",
+                g_size);
+        comm_abort(1);
+    }
+    size_t lo[32], mid[32], hi[32];
+    int levels = 0;
+    size_t a = 0, b = n;
+    for (int d = g_size / 2; d >= 1; d /= 2, levels++) {
+        const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
+        const size_t m = a + (b - a) / 2;
+        const size_t ka = upper ? m : a, kb = upper ? b : m; /* kept */
+        const size_t sa = upper ? a : m, sb = upper ? m : b; /* the partner's */
+        exchange_floats(buf + sa, sb - sa, tmp + ka, kb - ka, partner);
+        /* the two sides add the same two numbers: the same bits either way */
+        for (size_t i = ka; i < kb; i++)
+            buf[i] = buf[i] + tmp[i];
+        lo[levels] = a;
+        mid[levels] = m;
+        hi[levels] = b;
+        a = ka;
+        b = kb;
+    }
+    for (int l = levels - 1, d = 1; l >= 0; l--, d *= 2) {
+        const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
+        const size_t oa = upper ? lo[l] : mid[l], ob = upper ? mid[l] : hi[l];
+        exchange_floats(buf + a, b - a, buf + oa, ob - oa, partner);
+        a = lo[l];
+        b = hi[l];
+    }
+}
+
 void comm_bcast_bytes(void *buf, size_t n, int root)
 {
     if (g_size == 1)

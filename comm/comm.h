@@ -27,6 +27,13 @@ void comm_sum_float(float *buf, size_t n);
 void comm_max_float(float *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t n, int root);
 
+/* The sum over ranks in a fixed binary tree: ranks r and r + np/2 first,
+ * then at np/4, ..., 1, so that rank r's buffer is the subtree of lanes
+ * r, r + np, r + 2 np, ... of step.c's lane tree (reduce-scatter by
+ * recursive halving, then allgather). np must be a power of two; tmp holds
+ * n floats. Every rank ends with the same bits. */
+void comm_tree_sum_float(float *buf, float *tmp, size_t n);
+
 /* Sum of lane gradients that does not depend on how lanes are spread over
  * ranks or threads (see allreduce.c). Use per step:
  *     do {

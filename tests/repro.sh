@@ -1,5 +1,6 @@
 #!/bin/bash
-# Bitwise reproducibility (--reduce exact, the default), for a small VAE, a
+# Bitwise reproducibility (--reduce exact, the default), for a small VAE (in
+# the fixed-point sum with micro-steps, and in the lane tree without), a
 # small GPT, a small LSTM (all three with gradient accumulation, the language
 # models with dropout) and a small GAN (two phases a step): the parameters after 12
 # steps are the same bits for -np 1, 2, 4 and 8, for any number of lane
@@ -9,6 +10,8 @@
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 make_synthetic_text || { bad "synthetic text"; finish; exit 1; }
 VAE="train --data $TESTTMP/data --batch 32 --hidden 64,32 --latent 8 --micro-steps 2 --log-every 100"
+# one micro-step and 8 lanes: the lane tree (nn/gemm.h) instead of the fixed-point sum
+TREE="train --data $TESTTMP/data --batch 32 --hidden 64,32 --latent 8 --log-every 100"
 GPT="train --model gpt --data $TESTTMP/text --layers 2 --dim 32 --heads 2 --ctx 32 --batch 16
      --lr 3e-3 --warmup 4 --dropout 0.1 --micro-steps 2 --val-windows 16 --eval-every 0
      --log-every 100"
@@ -26,7 +29,7 @@ run() { # run NP RUN_DIR STEPS [more args], with $ARGS
         { cat "$TESTTMP/log"; return 1; }
 }
 
-for model in VAE GPT LSTM GAN; do
+for model in VAE TREE GPT LSTM GAN; do
     ARGS=${!model}
     R="$TESTTMP/$model"
     declare -A sum=()
@@ -54,6 +57,20 @@ for model in VAE GPT LSTM GAN; do
         ok "$model: 3 lane threads equal -np 1 (lanes are spread over threads too)"
     else
         bad "$model: 3 lane threads give $threads3, -np 1 gives ${sum[1]}"
+    fi
+    if [ $model = TREE ]; then
+        run 1 "$R/banner" 1 && grep -q "reduce exact (lane tree)" "$TESTTMP/log" &&
+            ok "TREE: runs in the lane tree" || bad "TREE: not run in the lane tree"
+        # the narrower vector paths of the products give the same bits
+        for path in avx2 scalar; do
+            TRAINER_GEMM=$path run 2 "$R/$path" 12 || bad "TREE: TRAINER_GEMM=$path"
+            got=$(params_checksum "$R/$path/checkpoint.h5")
+            if [ -n "$got" ] && [ "$got" = "${sum[1]}" ]; then
+                ok "TREE: the $path products give the same bits as the best path"
+            else
+                bad "TREE: TRAINER_GEMM=$path gives $got, the best path ${sum[1]}"
+            fi
+        done
     fi
     run 4 "$R/moved" 12 --stop-at 5 # exits 75: stopped, to be resumed
     [ "$(h5dump -a /step "$R/moved/checkpoint.h5" 2>/dev/null | sed -n 's/^ *(0): *//p')" = 5 ] ||

@@ -40,6 +40,11 @@ typedef struct {
      * draws from seg_stream[s] instead of call_stream */
     int nseg;
     uint32_t *seg_stream; /* [cap] */
+    /* models with tree_lanes, exact training: the nseg segments' gradients
+     * are not kept apart but added in the fixed tree of nn/gemm.h (segment
+     * positions 2j and 2j+1 first), and every product runs in the fixed
+     * order, so that a row's results do not depend on the call's rows */
+    int tree;
     /* evaluation, text task: source bytes the filled rows' targets stand for,
      * and how many targets are the unknown token */
     double text_bytes, unknown;

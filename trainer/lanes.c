@@ -1,5 +1,7 @@
 #include "lanes.h"
 
+#include "util.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +11,7 @@ static void *lane_thread(void *v)
 {
     lane_thread_arg *a = v;
     lane_pool *p = a->pool;
+    flush_subnormals(); /* inherited already; said for the reader */
     unsigned long seen = 0;
     for (;;) {
         pthread_mutex_lock(&p->lock);

@@ -85,6 +85,13 @@ struct model_type {
      * lanes, so that a weight read once serves more rows. */
     void (*backward_lanes)(model *m, const float *params, float *const *grads, const batch *b,
                            float scale);
+    /* Optional, instead: the model honours batch.h's tree. The exact path
+     * then runs a thread's lanes in one call with one gradient, the lanes
+     * placed so that the tree over them is a subtree of the one over all
+     * lanes (step.c), and sums threads and ranks on in that tree: no
+     * gradient per lane is kept. Used when the lane count is a power of two
+     * and there is one micro-step. */
+    int tree_lanes;
 
     /* Optional, image models: images [b->rows, in] in [0, 1] made from the
      * rows' own draws (b->key; the sample command). */

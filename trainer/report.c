@@ -17,7 +17,8 @@ void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
     const char *unit = task_unit(t, &r->data);
     printf("trainer %s: train %s on %d rank(s), %d lanes of %d rows, reduce %s, "
            "%d lane thread(s) x %d BLAS thread(s) per rank, OpenBLAS kernel %s\n",
-           PACKAGE_VERSION, c->model, r->np, r->nlanes, r->lane_rows, c->reduce, r->nworkers,
+           PACKAGE_VERSION, c->model, r->np, r->nlanes, r->lane_rows,
+           r->tree ? "exact (lane tree)" : r->exact ? "exact (fixed point)" : c->reduce, r->nworkers,
            openblas_get_num_threads(), kernel_story());
     printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, unit,
            r->data.n_eval, t->eval_name, unit, r->pt->total);

@@ -26,6 +26,7 @@ int agree(int failed) { return comm_max_int(failed ? 1 : 0); }
 void run_begin(run *r)
 {
     memset(r, 0, sizeof *r);
+    flush_subnormals();
     r->rank = comm_rank();
     r->np = comm_size();
     r->loud = r->rank == 0;
@@ -52,6 +53,8 @@ static void set_threads(run *r)
     if (r->exact) {
         openblas_set_num_threads(1);
         r->nworkers = n < r->nlocal ? n : r->nlocal;
+        while (r->tree && (r->nworkers & (r->nworkers - 1))) /* subtrees: a power of two */
+            r->nworkers--;
     } else {
         openblas_set_num_threads(n);
         r->nworkers = 1;
@@ -176,9 +179,11 @@ int run_setup_lanes(run *r)
     r->lane_ids = xcalloc((size_t)r->nlocal, sizeof(int), "lanes");
     for (int l = 0; l < r->nlocal; l++)
         r->lane_ids[l] = r->rank + l * r->np;
+    r->tree = r->exact && r->mt->tree_lanes && !(r->nlanes & (r->nlanes - 1)) &&
+              c->micro_steps == 1;
     set_threads(r);
     r->lanes_per_call = 1;
-    if (r->exact && r->mt->backward_lanes)
+    if (r->exact && (r->mt->backward_lanes || r->tree))
         r->lanes_per_call = (r->nlocal + r->nworkers - 1) / r->nworkers;
     r->rows = r->exact ? r->lanes_per_call * r->micro_rows : r->nlocal * r->micro_rows;
     return 0;
@@ -244,15 +249,19 @@ int run_build_model(run *r)
         for (int k = 0; k < r->nworkers; k++) {
             worker *w = &r->work[k];
             w->lane_grad = xcalloc((size_t)r->lanes_per_call, sizeof *w->lane_grad, "lanes");
-            for (int j = 0; j < r->lanes_per_call; j++)
+            for (int j = 0; j < r->lanes_per_call && !r->tree; j++)
                 w->lane_grad[j] = xcalloc(P, sizeof(float), "lane gradient");
+            if (r->tree && k > 0)
+                w->tree_grad = xcalloc(P, sizeof(float), "thread gradient");
         }
+        if (r->tree && r->np > 1)
+            r->tree_tmp = xcalloc(P, sizeof(float), "tree sum");
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
     }
     for (int p = 0; p < r->phases; p++) {
         const int f = r->phase_first[p], n = r->phase_count[p];
-        if (r->exact && lane_sum_init(&r->sum[p], r->nlanes, r->bucket_off + f, n, r->nworkers,
-                                      r->exps + f) != 0) {
+        if (r->exact && lane_sum_init(&r->sum[p], r->nlanes, r->bucket_off + f, n,
+                                      r->tree ? 0 : r->nworkers, r->exps + f) != 0) {
             fprintf(stderr, "trainer: out of memory for the lane sums\n");
             comm_abort(EXIT_INTERNAL);
         }
@@ -275,12 +284,14 @@ void run_end(run *r)
         for (int j = 0; w->lane_grad && j < r->lanes_per_call; j++)
             free(w->lane_grad[j]);
         free(w->lane_grad);
+        free(w->tree_grad);
     }
     free(r->work);
     for (int p = 0; p < MAX_PHASES; p++)
         lane_sum_free(&r->sum[p]);
     free(r->params);
     free(r->grad);
+    free(r->tree_tmp);
     free(r->adam_m);
     free(r->adam_v);
     free(r->exps);

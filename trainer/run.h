@@ -31,6 +31,7 @@ typedef struct {
     batch b;
     double *row_loss;
     float **lane_grad; /* exact: lanes_per_call gradients */
+    float *tree_grad;  /* exact, tree: the thread's subtree (thread 0 uses grad) */
     double fig[MAX_FIGURES]; /* the model's figures of this step's forwards */
 } worker;
 
@@ -48,7 +49,15 @@ typedef struct run {
     int units_per_row; /* loss units in a row: 1 (image), T (window) */
     int *lane_ids;
     int exact;
+    int tree; /* exact: lanes summed in the fixed tree (model.h's tree_lanes) */
+    float *tree_tmp; /* tree: what the partner rank sends */
     int nworkers; /* exact: threads running lanes; fast: 1 */
+    /* what the lane threads do when the pool runs: lanes, or their share
+     * of the AdamW update of pool_span */
+    enum { POOL_LANES, POOL_ADAMW } pool_job;
+    const struct span *pool_span;
+    double pool_lr;
+    long pool_t;
     worker *work;
     lane_pool pool;
     const param_table *pt;

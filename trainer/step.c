@@ -6,6 +6,9 @@
  * the AdamW update, the same on every rank.
  *   exact: each lane alone on one of the rank's lane threads, added to the
  *          order-free lane sum as soon as it is done (comm/allreduce.c);
+ *          or, for models with tree_lanes, a thread's lanes in one call
+ *          summed in a fixed binary tree that threads and ranks continue
+ *          (lanes_tree): the same bits for any -np, and no lane gradient;
  *   fast:  all of the rank's rows in one call per micro-step, float sum. */
 #include "run.h"
 
@@ -97,18 +100,9 @@ static void lanes_together(run *r, worker *w, int k)
         lane_sum_add(&r->sum[r->phase], k, w->lane_grad[j]);
 }
 
-void step_lanes(void *arg, int k)
-{
-    run *r = arg;
-    if (r->lanes_per_call > 1)
-        lanes_together(r, &r->work[k], k);
-    else
-        lanes_one_by_one(r, &r->work[k], k);
-}
-
 /* The tensors a phase updates: [first, first + count) of the table, and
  * their span of the flat buffers. */
-typedef struct {
+typedef struct span {
     int first, count;
     size_t lo, n;
 } span;
@@ -122,12 +116,92 @@ static span phase_span(const run *r, int p)
     return sp;
 }
 
+/* p with its lowest `bits` bits in reverse order. */
+static int bit_reverse(int p, int bits)
+{
+    int q = 0;
+    for (int i = 0; i < bits; i++, p >>= 1)
+        q = (q << 1) | (p & 1);
+    return q;
+}
+
+/* The tree over all G lanes (G a power of two) pairs lane sets by their
+ * residues: the lanes l = a (mod 2m) and l = a + m (mod 2m) make the set
+ * l = a (mod m), up to the root (every lane). Rank r holds the lanes
+ * r (mod np), a subtree; its thread k the lanes r + k np (mod np nworkers),
+ * a subtree of that; and the thread's j-th lane is local lane
+ * k + j nworkers. gemm_fixed_tree pairs neighbouring positions, so the
+ * thread puts its j-th lane at position bit_reverse(j): then its tree is
+ * the residue tree. Threads and ranks are summed on in the same tree. */
+static void lanes_tree(run *r, worker *w, int k)
+{
+    const int n = r->lanes_per_call, R = r->micro_rows;
+    const float scale = 1.0f / ((float)r->cfg.batch * (float)r->units_per_row);
+    int bits = 0;
+    while ((1 << bits) < n)
+        bits++;
+    float *g = k ? w->tree_grad : r->grad;
+    const size_t lo = r->pt->v[r->phase_first[r->phase]].offset;
+    const param_view *z = &r->pt->v[r->phase_first[r->phase] + r->phase_count[r->phase] - 1];
+    memset(g + lo, 0, (z->offset + z->numel - lo) * sizeof(float));
+    training_batch(r, &w->b, n * R, 0, 0);
+    w->b.nseg = n;
+    w->b.tree = 1;
+    for (int p = 0; p < n; p++) {
+        const int l = k + bit_reverse(p, bits) * r->nworkers;
+        w->b.seg_stream[p] = (uint32_t)r->lane_ids[l];
+        r->task->fill(&r->cfg, &r->data, &w->b, p * R, l, r->step, 0, R);
+    }
+    r->mt->forward(w->m, r->params, &w->b, w->row_loss);
+    if (r->mt->figures)
+        r->mt->figures(w->m, w->fig);
+    r->mt->backward(w->m, r->params, g, &w->b, scale);
+    for (int p = 0; p < n; p++) {
+        double s = 0.0;
+        for (int i = 0; i < R; i++)
+            s += w->row_loss[p * R + i];
+        r->lane_loss[r->lane_ids[k + bit_reverse(p, bits) * r->nworkers]] = s;
+    }
+    w->b.nseg = 1;
+    w->b.tree = 0;
+}
+
+static void adamw_share(run *r, int k);
+
+void step_lanes(void *arg, int k)
+{
+    run *r = arg;
+    if (r->pool_job == POOL_ADAMW)
+        adamw_share(r, k);
+    else if (r->tree)
+        lanes_tree(r, &r->work[k], k);
+    else if (r->lanes_per_call > 1)
+        lanes_together(r, &r->work[k], k);
+    else
+        lanes_one_by_one(r, &r->work[k], k);
+}
+
 static void exact_gradient(run *r, int p)
 {
     do {
         lane_sum_begin(&r->sum[p]);
         lane_pool_run(&r->pool);
     } while (lane_sum_end(&r->sum[p], r->grad) == LANE_SUM_AGAIN);
+}
+
+/* The threads' subtrees, then the ranks', summed on in lanes_tree's tree. */
+static void tree_gradient(run *r, const span *sp)
+{
+    lane_pool_run(&r->pool);
+    for (int d = r->nworkers / 2; d >= 1; d /= 2)
+        for (int k = 0; k < d; k++) {
+            float *restrict a = k ? r->work[k].tree_grad : r->grad;
+            const float *restrict b = r->work[k + d].tree_grad;
+            for (size_t i = sp->lo; i < sp->lo + sp->n; i++)
+                a[i] = a[i] + b[i];
+        }
+    if (r->np > 1)
+        comm_tree_sum_float(r->grad + sp->lo, r->tree_tmp + sp->lo, sp->n);
 }
 
 static void fast_gradient(run *r, const span *sp)
@@ -157,17 +231,49 @@ static double grad_norm(const run *r, const span *sp)
     return sqrt(norm2);
 }
 
-/* t: the 1-based number of this update. */
-static void adamw_step(run *r, const span *sp, double lr, long t)
+/* The update of elements [from, to) of the span's tensors. */
+static void adamw_range(run *r, const span *sp, double lr, long t, size_t from, size_t to)
 {
     const config *c = &r->cfg;
     adamw_hparams h = {(float)lr, (float)c->beta1, (float)c->beta2, (float)c->adam_eps,
                        (float)c->weight_decay};
     for (int i = sp->first; i < sp->first + sp->count; i++) {
         const param_view *v = &r->pt->v[i];
-        adamw_update(r->params + v->offset, r->grad + v->offset, r->adam_m + v->offset,
-                     r->adam_v + v->offset, v->numel, &h, t, v->decay);
+        size_t a = v->offset > from ? v->offset : from;
+        size_t b = v->offset + v->numel < to ? v->offset + v->numel : to;
+        if (a < b)
+            adamw_update(r->params + a, r->grad + a, r->adam_m + a, r->adam_v + a, b - a, &h, t,
+                         v->decay);
     }
+}
+
+/* Thread k's share of the update: each element is computed alone, so how
+ * the elements are shared out changes no bit. */
+static void adamw_share(run *r, int k)
+{
+    const span *sp = r->pool_span;
+    const size_t per = (sp->n / (size_t)r->nworkers + 15) & ~(size_t)15; /* whole cache lines */
+    size_t from = sp->lo + per * (size_t)k, to = from + per;
+    from = from < sp->lo + sp->n ? from : sp->lo + sp->n;
+    to = to < sp->lo + sp->n && k < r->nworkers - 1 ? to : sp->lo + sp->n;
+    adamw_range(r, sp, r->pool_lr, r->pool_t, from, to);
+}
+
+/* t: the 1-based number of this update; on the lane threads when there
+ * are several (the update reads and writes four buffers: it is bound by
+ * memory bandwidth, which one core does not fill). */
+static void adamw_step(run *r, const span *sp, double lr, long t)
+{
+    if (r->nworkers < 2 || !r->exact) {
+        adamw_range(r, sp, lr, t, sp->lo, sp->lo + sp->n);
+        return;
+    }
+    r->pool_job = POOL_ADAMW;
+    r->pool_span = sp;
+    r->pool_lr = lr;
+    r->pool_t = t;
+    lane_pool_run(&r->pool);
+    r->pool_job = POOL_LANES;
 }
 
 /* The first tensor of the span whose summed gradient holds a NaN or an
@@ -194,7 +300,9 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
     const int F = r->mt->nfigures, nl = r->nlanes;
     r->phase = p;
     memset(r->lane_loss, 0, ((size_t)nl + 1 + (size_t)F) * sizeof(double));
-    if (r->exact)
+    if (r->tree)
+        tree_gradient(r, &sp);
+    else if (r->exact)
         exact_gradient(r, p);
     else
         fast_gradient(r, &sp);

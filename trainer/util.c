@@ -10,6 +10,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
 
 void *xcalloc(size_t n, size_t size, const char *what)
 {
@@ -75,4 +78,11 @@ int make_dirs(const char *path)
         return -1;
     }
     return 0;
+}
+
+void flush_subnormals(void)
+{
+#if defined(__SSE__)
+    _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) and DAZ (bit 6) */
+#endif
 }

@@ -55,7 +55,11 @@ int vae_build(vae *m, int in, const int *hidden, int nhidden, int latent, enum l
     m->acts = calloc(m->acts_size, sizeof(float));
     m->dacts = calloc(m->acts_size, sizeof(float));
     m->eps = calloc((size_t)max_rows * (size_t)latent, sizeof(float));
-    if (!m->acts || !m->dacts || !m->eps) {
+    int widest = in > 2 * latent ? in : 2 * latent;
+    for (int i = 0; i < nhidden; i++)
+        widest = hidden[i] > widest ? hidden[i] : widest;
+    m->fixed.scratch = calloc(2 * (size_t)widest * (size_t)max_rows, sizeof(float));
+    if (!m->acts || !m->dacts || !m->eps || !m->fixed.scratch) {
         fprintf(stderr, "trainer: out of memory for VAE activations (%zu floats)\n", m->acts_size);
         vae_free(m);
         return -1;
@@ -85,7 +89,8 @@ void vae_free(vae *m)
     free(m->acts);
     free(m->dacts);
     free(m->eps);
-    m->acts = m->dacts = m->eps = NULL;
+    free(m->fixed.scratch);
+    m->acts = m->dacts = m->eps = m->fixed.scratch = NULL;
 }
 
 void vae_init(const vae *m, float *params, uint32_t seed)
@@ -98,20 +103,39 @@ static const float *P(const vae *m, const float *params, int idx)
     return params + m->base.params.v[idx].offset;
 }
 
+/* The three products of a layer, through OpenBLAS or the fixed order. */
+static void forward_layer(const vae *m, float *out, const float *inp, const float *weight,
+                          const float *bias, int R, int C, int OC)
+{
+    if (m->use_fixed)
+        linear_forward_fixed(&m->fixed, out, inp, weight, bias, R, C, OC);
+    else
+        linear_forward(out, inp, weight, bias, R, C, OC);
+}
+
+static void backward_input(const vae *m, float *dinp, const float *dout, const float *weight,
+                           int R, int C, int OC)
+{
+    if (m->use_fixed)
+        linear_backward_input_fixed(dinp, dout, weight, R, C, OC);
+    else
+        linear_backward_input(dinp, dout, weight, R, C, OC);
+}
+
 void vae_encode(vae *m, const float *params, const float *x, int R)
 {
     const float *h = x;
     int width = m->in;
     for (int i = 0; i < m->nhidden; i++) {
-        linear_forward(m->enc_h[i], h, P(m, params, m->enc_w[i]), P(m, params, m->enc_b[i]), R,
+        forward_layer(m, m->enc_h[i], h, P(m, params, m->enc_w[i]), P(m, params, m->enc_b[i]), R,
                        width, m->hidden[i]);
         relu_forward(m->enc_h[i], m->enc_h[i], (size_t)R * m->hidden[i]);
         h = m->enc_h[i];
         width = m->hidden[i];
     }
     const int L = m->latent;
-    linear_forward(m->mu, h, P(m, params, m->mu_w), P(m, params, m->mu_b), R, width, L);
-    linear_forward(m->logvar, h, P(m, params, m->lv_w), P(m, params, m->lv_b), R, width, L);
+    forward_layer(m, m->mu, h, P(m, params, m->mu_w), P(m, params, m->mu_b), R, width, L);
+    forward_layer(m, m->logvar, h, P(m, params, m->lv_w), P(m, params, m->lv_b), R, width, L);
 }
 
 void vae_decode(vae *m, const float *params, int R)
@@ -120,13 +144,13 @@ void vae_decode(vae *m, const float *params, int R)
     int width = m->latent;
     for (int i = 0; i < m->nhidden; i++) {
         int out = m->hidden[m->nhidden - 1 - i];
-        linear_forward(m->dec_h[i], h, P(m, params, m->dec_w[i]), P(m, params, m->dec_b[i]), R,
+        forward_layer(m, m->dec_h[i], h, P(m, params, m->dec_w[i]), P(m, params, m->dec_b[i]), R,
                        width, out);
         relu_forward(m->dec_h[i], m->dec_h[i], (size_t)R * out);
         h = m->dec_h[i];
         width = out;
     }
-    linear_forward(m->logits, h, P(m, params, m->out_w), P(m, params, m->out_b), R, width, m->in);
+    forward_layer(m, m->logits, h, P(m, params, m->out_w), P(m, params, m->out_b), R, width, m->in);
 }
 
 void vae_forward(vae *m, const float *params, const float *x, const float *eps, int R,
@@ -177,8 +201,11 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
 static void params_backward(const vae *m, float *grads, int w, int b, const float *dout,
                             const float *inp, int R, int C, int OC)
 {
-    linear_backward_params(grads + m->base.params.v[w].offset, grads + m->base.params.v[b].offset, dout,
-                           inp, R, C, OC, 1);
+    float *dw = grads + m->base.params.v[w].offset, *db = grads + m->base.params.v[b].offset;
+    if (m->use_fixed)
+        linear_backward_params_fixed(&m->fixed, dw, db, dout, inp, R, C, OC);
+    else
+        linear_backward_params(dw, db, dout, inp, R, C, OC, 1);
 }
 
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
@@ -196,7 +223,7 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
     int top_w = m->nhidden ? m->hidden[0] : L;
     params_backward(m, grads, m->out_w, m->out_b, m->dlogits, top, R, top_w, D);
     float *dtop = m->nhidden ? m->ddec_h[m->nhidden - 1] : m->dz;
-    linear_backward_input(dtop, m->dlogits, P(m, params, m->out_w), R, top_w, D);
+    backward_input(m, dtop, m->dlogits, P(m, params, m->out_w), R, top_w, D);
     for (int i = m->nhidden - 1; i >= 0; i--) {
         int out = m->hidden[m->nhidden - 1 - i];
         int in = i ? m->hidden[m->nhidden - i] : L;
@@ -204,7 +231,7 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
         float *dinp = i ? m->ddec_h[i - 1] : m->dz;
         relu_mask(m->ddec_h[i], m->dec_h[i], (size_t)R * out);
         params_backward(m, grads, m->dec_w[i], m->dec_b[i], m->ddec_h[i], inp, R, in, out);
-        linear_backward_input(dinp, m->ddec_h[i], P(m, params, m->dec_w[i]), R, in, out);
+        backward_input(m, dinp, m->ddec_h[i], P(m, params, m->dec_w[i]), R, in, out);
     }
     /* reparameterization and KL */
     const float kw = scale * m->kl_weight;
@@ -225,15 +252,15 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
     if (m->nhidden == 0)
         return;
     float *dh = m->denc_h[m->nhidden - 1];
-    linear_backward_input(dh, m->dmu, P(m, params, m->mu_w), R, H, L);
-    linear_backward_input(dh, m->dlogvar, P(m, params, m->lv_w), R, H, L);
+    backward_input(m, dh, m->dmu, P(m, params, m->mu_w), R, H, L);
+    backward_input(m, dh, m->dlogvar, P(m, params, m->lv_w), R, H, L);
     for (int i = m->nhidden - 1; i >= 0; i--) {
         int out = m->hidden[i], in = i ? m->hidden[i - 1] : D;
         const float *inp = i ? m->enc_h[i - 1] : x;
         relu_mask(m->denc_h[i], m->enc_h[i], (size_t)R * out);
         params_backward(m, grads, m->enc_w[i], m->enc_b[i], m->denc_h[i], inp, R, in, out);
         if (i)
-            linear_backward_input(m->denc_h[i - 1], m->denc_h[i], P(m, params, m->enc_w[i]), R, in,
+            backward_input(m, m->denc_h[i - 1], m->denc_h[i], P(m, params, m->enc_w[i]), R, in,
                                   out);
     }
 }
@@ -332,6 +359,8 @@ static void draw_eps(vae *m, const batch *b)
 static void vae_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
     vae *m = (vae *)base;
+    m->use_fixed = b->tree;
+    m->fixed.nseg = b->nseg;
     draw_eps(m, b);
     vae_forward(m, params, b->x, m->eps, b->rows, row_loss);
 }
@@ -360,6 +389,7 @@ static void vae_images(model *base, const float *params, const batch *b, float *
 {
     vae *m = (vae *)base;
     const int L = m->latent;
+    m->use_fixed = 0;
     for (int j = 0; j < b->rows; j++)
         rng_normals(b->seed, b->key[j].stream, b->purpose, b->key[j].a, b->key[j].b,
                     m->z + (size_t)j * L, (size_t)L);
@@ -370,6 +400,7 @@ static void vae_images(model *base, const float *params, const batch *b, float *
 static void vae_reconstruct(model *base, const float *params, const batch *b, float *out)
 {
     vae *m = (vae *)base;
+    m->use_fixed = 0;
     vae_encode(m, params, b->x, b->rows);
     memcpy(m->z, m->mu, (size_t)b->rows * m->latent * sizeof(float));
     decoded_images(m, params, b->rows, out);
@@ -399,6 +430,7 @@ const model_type vae_model = {
     .init = vae_init_model,
     .forward = vae_forward_batch,
     .backward = vae_backward_batch,
+    .tree_lanes = 1,
     .flops_per_unit = vae_flops,
     .nfigures = 2,
     .figure_names = VAE_FIGURES,

@@ -11,6 +11,7 @@
 #define TRAINER_VAE_H
 
 #include "trainer/model.h"
+#include "trainer/nn/linear.h"
 
 #include <stdint.h>
 
@@ -48,6 +49,10 @@ typedef struct {
     float *enc_h[VAE_MAX_HIDDEN], *mu, *logvar, *z, *dec_h[VAE_MAX_HIDDEN], *logits;
     float *denc_h[VAE_MAX_HIDDEN], *dmu, *dlogvar, *dz, *ddec_h[VAE_MAX_HIDDEN], *dlogits;
     float *eps; /* [max_rows, latent]: the draws of the rows of a batch */
+    /* products through gemm.h's fixed order (exact training, several lanes
+     * in one call: batch.h's tree) rather than OpenBLAS */
+    int use_fixed;
+    linear_fixed fixed;
     double sum_recon, sum_kl; /* of the last forward's rows, nats (KL unweighted) */
 } vae;
 

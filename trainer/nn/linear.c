@@ -1,5 +1,7 @@
 #include "linear.h"
 
+#include "gemm.h"
+
 #include <cblas.h>
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias, int B,
@@ -34,4 +36,47 @@ void linear_backward_params(float *dweight, float *dbias, const float *dout, con
         for (int o = 0; o < OC; o++)
             dbias[o] += row[o];
     }
+}
+
+/* dst[C, R] = src[R, C]^T, in blocks that stay in the cache. */
+static void transpose(float *restrict dst, const float *restrict src, int R, int C)
+{
+    enum { BLK = 16 };
+    for (int r0 = 0; r0 < R; r0 += BLK)
+        for (int c0 = 0; c0 < C; c0 += BLK) {
+            const int r1 = r0 + BLK < R ? r0 + BLK : R, c1 = c0 + BLK < C ? c0 + BLK : C;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++)
+                    dst[(size_t)c * R + r] = src[(size_t)r * C + c];
+        }
+}
+
+/* out^T[OC, B] = weight . inp^T: the weight is read as it is stored and the
+ * (smaller) activations are transposed, both ways. */
+void linear_forward_fixed(const linear_fixed *f, float *out, const float *inp,
+                          const float *weight, const float *bias, int B, int C, int OC)
+{
+    float *inp_t = f->scratch, *out_t = f->scratch + (size_t)B * C;
+    transpose(inp_t, inp, B, C);
+    gemm_fixed(OC, B, C, weight, C, 1, inp_t, B, out_t, B, 0);
+    transpose(out, out_t, OC, B);
+    if (bias)
+        for (int b = 0; b < B; b++)
+            for (int o = 0; o < OC; o++)
+                out[(size_t)b * OC + o] += bias[o];
+}
+
+void linear_backward_input_fixed(float *dinp, const float *dout, const float *weight, int B, int C,
+                                 int OC)
+{
+    gemm_fixed(B, C, OC, dout, OC, 1, weight, C, dinp, C, 1);
+}
+
+void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *dbias,
+                                  const float *dout, const float *inp, int B, int C, int OC)
+{
+    static const float one = 1.0f;
+    gemm_fixed_tree(OC, C, B, f->nseg, dout, 1, OC, inp, C, dweight, C);
+    if (dbias) /* a column of ones: each sum over rows is a chain of adds */
+        gemm_fixed_tree(OC, 1, B, f->nseg, dout, 1, OC, &one, 0, dbias, 1);
 }

@@ -16,4 +16,22 @@ void linear_backward_input(float *dinp, const float *dout, const float *weight, 
 void linear_backward_params(float *dweight, float *dbias, const float *dout, const float *inp,
                             int B, int C, int OC, int accumulate);
 
+/* The same three through the fixed-order products of gemm.h, for exact
+ * training with several lanes in one call: a row's outputs do not depend on
+ * how many rows the call has, and the parameter gradients are the sums over
+ * nseg equal segments of the rows (the lanes) added in gemm_fixed_tree's
+ * tree. scratch holds B * (C + OC) floats (the forward's transposes). The
+ * parameter gradients are always added to. */
+typedef struct {
+    int nseg;
+    float *scratch;
+} linear_fixed;
+
+void linear_forward_fixed(const linear_fixed *f, float *out, const float *inp,
+                          const float *weight, const float *bias, int B, int C, int OC);
+void linear_backward_input_fixed(float *dinp, const float *dout, const float *weight, int B, int C,
+                                 int OC);
+void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *dbias,
+                                  const float *dout, const float *inp, int B, int C, int OC);
+
 #endif
