@@ -47,7 +47,7 @@ START_TEST(rows_and_columns_do_not_matter)
     float *a = random_floats((size_t)M * K, 1), *b = random_floats((size_t)K * N, 2);
     float *whole = calloc((size_t)M * N, sizeof(float)), *part = calloc((size_t)M * N, sizeof(float));
     gemm_fixed(M, N, K, a, K, 1, b, N, whole, N, 0);
-    for (int rows = 1; rows <= M; rows += 5)
+    for (int rows = 1; rows <= M; rows += (rows == 1 ? 1 : 5))
         for (int r0 = 0; r0 + rows <= M; r0 += 7) {
             gemm_fixed(rows, N, K, a + (size_t)r0 * K, K, 1, b, N, part, N, 0);
             ck_assert_msg(same_bits(part, whole + (size_t)r0 * N, (size_t)rows * N),
@@ -96,8 +96,9 @@ START_TEST(paths_agree)
 {
     const char *p[3];
     const int np = paths(p);
-    static const int shapes[][4] = {{8, 32, 16, 1}, {13, 50, 64, 4}, {64, 17, 96, 8}, {3, 1, 32, 2}};
-    for (int s = 0; s < 4; s++) {
+    static const int shapes[][4] = {{8, 32, 16, 1},  {13, 50, 64, 4}, {64, 17, 96, 8},
+                                    {3, 1, 32, 2},   {1, 300, 70, 1}, {1, 7, 5, 1}};
+    for (int s = 0; s < 6; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], nseg = shapes[s][3];
         float *a = random_floats((size_t)M * K, 10 + s), *b = random_floats((size_t)K * N, 20 + s);
         float *ref = NULL;

@@ -451,6 +451,61 @@ START_TEST(gpt_is_causal)
 }
 END_TEST
 
+/* Generation with the key/value cache: each position's scores agree with
+ * the training forward pass (OpenBLAS) within float rounding; the same bits
+ * whether the context came one token at a time, all at once, or with a
+ * guessed continuation (lookahead); and past the context (which then slides)
+ * the same bits as a fresh start on the last maxT tokens. */
+START_TEST(gpt_generation_cache)
+{
+    const int V = 256, T = 16, C = 32;
+    ck_assert_int_eq(gpt_build(&gm, V, T, C, 2, 4, 0.0f, 1), 0);
+    float *p = calloc(gm.base.params.total, sizeof(float));
+    gpt_init(&gm, p, 9);
+    int32_t tok[24];
+    for (int i = 0; i < 24; i++)
+        tok[i] = (uint8_t)"In the beginning God cre"[i];
+    gpt_forward(&gm, p, tok, NULL, 1, T, NULL, NULL);
+    float *full = malloc(sizeof(float) * T * V), *one = malloc(sizeof(float) * T * V);
+    memcpy(full, gm.logits, sizeof(float) * T * V);
+    gpt_model.gen_reset(&gm.base);
+    for (int t = 0; t < T; t++) {
+        gpt_model.gen_push(&gm.base, p, tok[t]);
+        memcpy(one + t * V, gpt_model.gen_logits(&gm.base, p), sizeof(float) * V);
+        for (int v = 0; v < V; v++)
+            ck_assert_msg(fabsf(one[t * V + v] - full[t * V + v]) < 1e-4f, "position %d: %g vs %g",
+                          t, one[t * V + v], full[t * V + v]);
+    }
+    gpt_model.gen_reset(&gm.base);
+    for (int t = 0; t < T; t++)
+        gpt_model.gen_push(&gm.base, p, tok[t]);
+    ck_assert_int_eq(memcmp(gpt_model.gen_logits(&gm.base, p), one + (T - 1) * V,
+                            sizeof(float) * V), 0);
+    /* a guess of 5 tokens after 6: rows 5 .. 10 of the one-at-a-time run */
+    gpt_model.gen_reset(&gm.base);
+    for (int t = 0; t < 6; t++)
+        gpt_model.gen_push(&gm.base, p, tok[t]);
+    const float *rows;
+    ck_assert_int_eq(gpt_model.gen_lookahead(&gm.base, p, tok + 6, 5, &rows), 5);
+    ck_assert_int_eq(memcmp(rows, one + 5 * V, sizeof(float) * 6 * V), 0);
+    /* past the context: the window slides */
+    gpt_model.gen_reset(&gm.base);
+    for (int t = 0; t < 24; t++)
+        gpt_model.gen_push(&gm.base, p, tok[t]);
+    float *slid = malloc(sizeof(float) * V);
+    memcpy(slid, gpt_model.gen_logits(&gm.base, p), sizeof(float) * V);
+    gpt_model.gen_reset(&gm.base);
+    for (int t = 24 - T; t < 24; t++)
+        gpt_model.gen_push(&gm.base, p, tok[t]);
+    ck_assert_int_eq(memcmp(gpt_model.gen_logits(&gm.base, p), slid, sizeof(float) * V), 0);
+    free(slid);
+    free(full);
+    free(one);
+    free(p);
+    gpt_free(&gm);
+}
+END_TEST
+
 /* The one gradient contract: a backward pass adds into the gradient
  * buffer. Run on a buffer of ones, it gives 1 + the gradient. */
 static void check_adds(model *m, const float *p, const batch *b)
@@ -935,6 +990,7 @@ int main(void)
     tcase_add_test(tc, gpt_whole_model);
     tcase_add_test(tc, gpt_is_causal);
     tcase_add_test(tc, gpt_sampling_is_deterministic);
+    tcase_add_test(tc, gpt_generation_cache);
     tcase_add_test(tc, backward_adds);
     tcase_add_test(tc, lstm_layer);
     tcase_add_test(tc, lstm_whole_model);

@@ -119,6 +119,13 @@ struct model_type {
     void (*gen_reset)(model *m);
     void (*gen_push)(model *m, const float *params, int token);
     const float *(*gen_logits)(model *m, const float *params);
+    /* Optional: the scores after the context and after each of the first
+     * k' <= k tokens of a guessed continuation, in one call, bitwise as
+     * gen_logits would give them one at a time; returns k', *logits points
+     * to its k' + 1 rows. Lets sampling check several guessed tokens for
+     * the price of one read of the weights; the context does not change. */
+    int (*gen_lookahead)(model *m, const float *params, const int32_t *draft, int k,
+                         const float **logits);
 };
 
 /* The model's options struct inside a built configuration. */

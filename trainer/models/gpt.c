@@ -112,6 +112,8 @@ void gpt_free(gpt *m)
     free(m->dbuf);
     free(m->scratch);
     free(m->gen_ctx);
+    gpt_gen_free(m->gen);
+    m->gen = NULL;
     m->block = NULL;
     m->buf = m->dbuf = m->scratch = NULL;
     m->gen_ctx = NULL;
@@ -399,26 +401,30 @@ static double gpt_flops(const model *base)
     return gpt_flops_per_token(m, m->maxT);
 }
 
-/* Generation without a key/value cache: the scores of the next token come
- * from a forward pass over the last maxT tokens. */
-static void gpt_gen_reset(model *base) { ((gpt *)base)->gen_len = 0; }
+/* Generation: gpt_gen.c. */
+static void gpt_gen_reset(model *base)
+{
+    gpt *m = (gpt *)base;
+    if (!m->gen)
+        m->gen = gpt_gen_new(m);
+    gpt_gen_start(m);
+}
 
 static void gpt_gen_push(model *base, const float *params, int token)
 {
     (void)params;
-    gpt *m = (gpt *)base;
-    if (m->gen_len == m->maxT) {
-        memmove(m->gen_ctx, m->gen_ctx + 1, (size_t)(m->maxT - 1) * sizeof *m->gen_ctx);
-        m->gen_len--;
-    }
-    m->gen_ctx[m->gen_len++] = token;
+    gpt_gen_append((gpt *)base, token);
 }
 
 static const float *gpt_gen_logits(model *base, const float *params)
 {
-    gpt *m = (gpt *)base;
-    gpt_forward(m, params, m->gen_ctx, NULL, 1, m->gen_len, NULL, NULL);
-    return m->logits + (size_t)(m->gen_len - 1) * m->V;
+    return gpt_gen_next((gpt *)base, params);
+}
+
+static int gpt_gen_lookahead(model *base, const float *params, const int32_t *draft, int k,
+                             const float **logits)
+{
+    return gpt_gen_ahead((gpt *)base, params, draft, k, logits);
 }
 
 const model_type gpt_model = {
@@ -439,4 +445,5 @@ const model_type gpt_model = {
     .gen_reset = gpt_gen_reset,
     .gen_push = gpt_gen_push,
     .gen_logits = gpt_gen_logits,
+    .gen_lookahead = gpt_gen_lookahead,
 };

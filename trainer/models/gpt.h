@@ -48,7 +48,23 @@ typedef struct {
     float *scratch; /* maxT * maxT */
     int32_t *gen_ctx; /* generation: the last gen_len tokens, at most maxT */
     int gen_len;
+    struct gpt_gen *gen; /* generation's cache (gpt_gen.c), made at the first use */
 } gpt;
+
+/* gpt_gen.c: generation with a key/value cache. start forgets the context
+ * (and the weights of the last sample), append adds a token, next returns
+ * the next token's logits [V] (valid until the next call). */
+typedef struct gpt_gen gpt_gen;
+gpt_gen *gpt_gen_new(const gpt *m);
+void gpt_gen_free(gpt_gen *g);
+void gpt_gen_start(gpt *m);
+void gpt_gen_append(gpt *m, int token);
+const float *gpt_gen_next(gpt *m, const float *params);
+/* The logits after the context and after each of its first k' <= k draft
+ * tokens ((k' + 1) rows of V; k' is less than k where the context has no
+ * room), computed in one call: the model's weights are read once for all
+ * of them. The context itself does not change. */
+int gpt_gen_ahead(gpt *m, const float *params, const int32_t *draft, int k, const float **logits);
 
 int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int maxB);
 void gpt_free(gpt *m);

@@ -279,6 +279,44 @@ __attribute__((target("avx512f"))) static void put_avx512(const float *out, floa
     }
 }
 
+/* One row of C, 128 columns at a time (a matrix-vector product: sampling
+ * one token). Each element is the same chain as in an 8 x 32 tile. */
+__attribute__((target("avx512f"))) static void row_avx512(int N, int K, const float *a, long aks,
+                                                           const float *b, long ldb, float *c,
+                                                           int accumulate)
+{
+    for (int j0 = 0; j0 < N; j0 += 128) {
+        __mmask16 m[8];
+        for (int v = 0; v < 8; v++) {
+            int n = N - j0 - 16 * v;
+            m[v] = n >= 16 ? 0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : 0;
+        }
+        __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0,
+               c7 = c0;
+        const float *bj = b + j0;
+#pragma GCC unroll 2
+        for (long k = 0; k < K; k++) {
+            const __m512 av = _mm512_set1_ps(a[k * aks]);
+            const float *bk = bj + k * ldb;
+            c0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[0], bk), c0);
+            c1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[1], bk + 16), c1);
+            c2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[2], bk + 32), c2);
+            c3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[3], bk + 48), c3);
+            c4 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[4], bk + 64), c4);
+            c5 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[5], bk + 80), c5);
+            c6 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[6], bk + 96), c6);
+            c7 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m[7], bk + 112), c7);
+        }
+        __m512 acc[8] = {c0, c1, c2, c3, c4, c5, c6, c7};
+        for (int v = 0; v < 8; v++) {
+            float *cv = c + j0 + 16 * v;
+            if (accumulate)
+                acc[v] = _mm512_add_ps(_mm512_maskz_loadu_ps(m[v], cv), acc[v]);
+            _mm512_mask_storeu_ps(cv, m[v], acc[v]);
+        }
+    }
+}
+
 /* Row pointers of the tile at row i0 with mi rows in use. */
 static void rows_of(const float **ap, const float *a, long ars, int i0, int mi)
 {
@@ -292,6 +330,10 @@ static void tiles(int M, int N, int K, int nseg, const float *a, long ars, long 
                   const float *b, long ldb, float *c, long ldc, int accumulate)
 {
     tile_fn *fn = tile();
+    if (M == 1 && nseg == 1 && fn == tile_avx512) {
+        row_avx512(N, K, a, aks, b, ldb, c, accumulate);
+        return;
+    }
     float out[TM * TN] __attribute__((aligned(64)));
     float stack[(MAX_LEVELS + 1) * TM * TN] __attribute__((aligned(64)));
     const float *ap[TM];
