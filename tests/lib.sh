@@ -11,6 +11,8 @@ fi
 MPI="$MPIRUN --oversubscribe --bind-to none --mca mpi_yield_when_idle 1"
 TESTTMP=$(mktemp -d /tmp/trainer-test-XXXXXX)
 trap 'rm -rf "$TESTTMP"' EXIT
+# the measured peak (trainer/peak.c) is cached here, not in the user's home
+export XDG_CACHE_HOME="$TESTTMP/cache"
 pass=0
 fail=0
 

@@ -30,6 +30,19 @@ print(f"{len(rows)} lines, steps {train[0]['step']}..{train[-1]['step']}, evals 
 PYEOF
 )
 [ $? = 0 ] && ok "metrics.jsonl after a stop at 9 and a resume: $check" || bad "metrics.jsonl: $check"
+# MFU: the achieved rate over the measured peak, below 100%, and the
+# figures it prints agree with each other (and the peak is cached in
+# XDG_CACHE_HOME, which lib.sh points into the test's own folder)
+timeout 120 $MPI -np 2 "$TRAINER" $V --run-dir "$TESTTMP/m" --steps 30 >"$TESTTMP/m.log" 2>&1 || bad "MFU run"
+line=$(grep '^final:' "$TESTTMP/m.log")
+if awk '{ for (i = 1; i <= NF; i++) { if ($i == "MFU") m = $(i + 1) + 0; if ($i == "GFLOP/s" && $(i - 2) == "(") g = $(i - 1) + 0;
+          if ($i == "peak)") p = $(i - 2) + 0 } }
+        END { exit !(m > 0 && m < 100 && p > 0 && (100 * g / p - m) ^ 2 < 0.01) }' <<<"$(sed 's/(\([0-9.]*\) GFLOP/( \1 GFLOP/' <<<"$line")" &&
+    grep -q "AVX\|SSE" "$TESTTMP/cache/trainer/peak"; then
+    ok "MFU below 100% and consistent: $(grep -o 'MFU.*peak)' <<<"$line")"
+else
+    bad "MFU: $line; cache: $(cat "$TESTTMP/cache/trainer/peak" 2>&1)"
+fi
 out=$("$TRAINER" inspect "$TESTTMP/a/checkpoint.h5")
 if grep -q "^model: vae" <<<"$out" && grep -q "^step: 20, epoch 1.00" <<<"$out" &&
     grep -q "written by: -np 2, 8 lanes, seed 1, OpenBLAS kernel $("$TRAINER" --version | sed 's/.*kernel //')" <<<"$out" &&

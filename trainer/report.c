@@ -1,11 +1,11 @@
 #include "report.h"
 
 #include "kernel.h"
+#include "peak.h"
 #include "util.h"
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +23,8 @@ void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
     printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, unit,
            r->data.n_eval, t->eval_name, unit, r->pt->total);
     if (r->flops_per_unit > 0)
-        printf(", %.3g FLOPs/%s; sgemm %.1f GFLOP/s over %d rank(s)", r->flops_per_unit, unit,
-               r->peak_flops / 1e9, r->np);
+        printf(", %.3g FLOPs/%s; peak %.0f GFLOP/s (%s)", r->flops_per_unit, unit,
+               r->peak_flops / 1e9, r->peak_how);
     printf("\n");
     if (resumed_from)
         printf("resumed from %s at step %ld (written by -np %d)\n", resumed_from, r->step,
@@ -74,7 +74,7 @@ void print_progress(const run *r, const step_result *s, const double *loss, doub
            r->step, r->total_steps, (double)r->step * units / (double)r->data.n_train, losses,
            task_unit(r->task, &r->data), s->lr, norm, per_s, r->task->rate_unit);
     if (r->flops_per_unit > 0)
-        printf(" | MFU %4.1f%%", mfu(r, per_s));
+        printf(" | MFU %4.1f%% %4.0f GFLOP/s", mfu(r, per_s), per_s * r->flops_per_unit / 1e9);
     printf(" | elapsed %s | eta %s\n", el, eta);
     fflush(stdout);
 }
@@ -113,68 +113,23 @@ void print_final(const run *r, const eval_result *e, double units_per_s, double 
     printf("final: step %ld, %s, train %.0f %s/s", r->step, phrase, units_per_s,
            r->task->rate_unit);
     if (r->flops_per_unit > 0)
-        printf(", MFU %.1f%%", mfu(r, units_per_s));
+        printf(", MFU %.1f%% (%.1f GFLOP/s of a %.0f GFLOP/s peak)", mfu(r, units_per_s),
+               units_per_s * r->flops_per_unit / 1e9, r->peak_flops / 1e9);
     printf(" (%.1f s training)\n", train_time);
     fflush(stdout);
 }
 
-typedef struct {
-    int M, N, K;
-    double rate;
-} sgemm_probe;
-
-static void *probe_sgemm(void *arg)
+/* The peak of the cores the run computes on: each rank's threads (lane
+ * threads in exact mode, BLAS threads in fast mode), at most the cores the
+ * rank may use, times one core's measured peak (peak.c). */
+double measure_peak(run *r)
 {
-    sgemm_probe *p = arg;
-    float *a = xcalloc((size_t)p->M * p->K, sizeof(float), "sgemm probe");
-    float *b = xcalloc((size_t)p->N * p->K, sizeof(float), "sgemm probe");
-    float *c = xcalloc((size_t)p->M * p->N, sizeof(float), "sgemm probe");
-    double t0 = now_seconds(), t = 0;
-    long reps = 0;
-    do {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p->M, p->N, p->K, 1.0f, a, p->K, b,
-                    p->K, 0.0f, c, p->N);
-        reps++;
-        t = now_seconds() - t0;
-    } while (t < 0.1);
-    free(a);
-    free(b);
-    free(c);
-    p->rate = 2.0 * p->M * p->N * (double)p->K * reps / t;
-    return NULL;
-}
-
-/* One round: every training thread of every rank at once. */
-static double probe_round(const run *r, int n, int M)
-{
-    sgemm_probe probes[64];
-    pthread_t tid[64];
-    int started[64] = {0};
-    for (int k = 0; k < n; k++)
-        probes[k] = (sgemm_probe){M, 1024, 256, 0.0};
-    comm_barrier();
-    for (int k = 1; k < n; k++)
-        started[k] = pthread_create(&tid[k], NULL, probe_sgemm, &probes[k]) == 0;
-    probe_sgemm(&probes[0]);
-    double rate = probes[0].rate;
-    for (int k = 1; k < n; k++)
-        if (started[k]) {
-            pthread_join(tid[k], NULL);
-            rate += probes[k].rate;
-        }
-    comm_sum_double(&rate, 1);
-    return rate;
-}
-
-double measure_peak(const run *r)
-{
-    const int n = r->nworkers < 64 ? r->nworkers : 64;
-    int M = r->rows * r->units_per_row;
-    M = M < 256 ? 256 : M > 4096 ? 4096 : M;
-    double best = 0.0;
-    for (int round = 0; round < 3; round++) {
-        double rate = probe_round(r, n, M);
-        best = rate > best ? rate : best;
-    }
-    return best;
+    char how[128];
+    const double core = peak_per_core(how, sizeof how);
+    const int threads = r->exact ? r->nworkers : openblas_get_num_threads();
+    const double cores = rank_cores() < threads ? rank_cores() : threads;
+    double sum[2] = {core * cores, cores};
+    comm_sum_double(sum, 2);
+    snprintf(r->peak_how, sizeof r->peak_how, "%.4g cores x %s", sum[1], how);
+    return sum[0];
 }

@@ -1,6 +1,6 @@
 /* What a training run prints: the banner, a progress line every --log-every
- * steps, evaluation lines, the final line, and the sgemm rate that MFU is
- * measured against. Rank 0 prints; measure_peak is collective. */
+ * steps, evaluation lines, the final line, and the peak that MFU is
+ * measured against (peak.c). Rank 0 prints; measure_peak is collective. */
 #ifndef TRAINER_REPORT_H
 #define TRAINER_REPORT_H
 
@@ -17,6 +17,6 @@ void print_final(const run *r, const eval_result *e, double units_per_s, double 
 /* The sgemm rate of all ranks at once, in FLOP/s: every thread that trains
  * (lane threads, or BLAS's own) multiplies matrices as large as the model's
  * calls, all at the same time; the best of three rounds. */
-double measure_peak(const run *r);
+double measure_peak(run *r);
 
 #endif

@@ -33,13 +33,18 @@ void run_begin(run *r)
 }
 
 /* The cores this rank may use: those it is bound to, or its share of the
- * node's when it is not bound. */
-static int cores_per_rank(void)
+ * node's when it is not bound (a fraction when ranks outnumber cores). */
+double rank_cores(void)
 {
     cpu_set_t set;
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     int mine = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : (int)online;
-    int n = mine < online ? mine : (int)online / comm_local_size();
+    return mine < online ? (double)mine : (double)online / comm_local_size();
+}
+
+static int cores_per_rank(void)
+{
+    int n = (int)rank_cores();
     return n < 1 ? 1 : n;
 }
 

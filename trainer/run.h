@@ -71,7 +71,11 @@ typedef struct run {
     double *lane_loss; /* each lane's loss, the stop requests, the model's figures */
     long step, total_steps;
     double flops_per_unit, peak_flops;
+    char peak_how[160]; /* how peak_flops was found, for the banner */
 } run;
+
+/* The cores this rank may use (run.c). */
+double rank_cores(void);
 
 /* Every rank calls this with its own verdict; all return the worst. */
 int agree(int failed);
