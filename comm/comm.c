@@ -115,37 +115,63 @@ static void exchange_floats(const float *out, size_t n_out, float *in, size_t n_
     }
 }
 
-/* Recursive halving, then doubling: at distance d a pair splits the range
- * both hold, each keeps one half, sums it, and goes on with it; at the end
- * each rank holds the whole sum of 1/np of the buffer, and the ranges are
- * handed back up the same way. Each element is summed by one rank only, in
- * the tree (pairs at distance np/2 first), and copied to the others. Per
- * rank this moves the bytes of one exchange of the buffer and adds half of
- * it, where plain recursive doubling would move and add it log2(np) times. */
-void comm_tree_sum_float(float *buf, float *tmp, size_t n)
+/* The halves of [a, b) at one level: the split is a multiple of align
+ * from a, the same on both sides of a pair. */
+static size_t split(size_t a, size_t b, size_t align)
+{
+    return a + (b - a) / 2 / align * align;
+}
+
+static void check_power_of_two(void)
 {
     if (g_size & (g_size - 1)) {
         fprintf(stderr, "trainer: internal error: a tree sum over %d ranks (not a power of two)\n",
                 g_size);
         comm_abort(1);
     }
-    size_t lo[32], mid[32], hi[32];
-    int levels = 0;
+}
+
+/* Recursive halving: at distance d a pair splits the range both hold, each
+ * keeps one half, sums it (the partner's copy comes over), and goes on with
+ * it. Each element is summed by one rank only, in the tree: pairs at
+ * distance np/2 first. */
+void comm_tree_reduce_scatter(float *buf, float *tmp, size_t n, size_t align, size_t *lo,
+                              size_t *hi)
+{
+    check_power_of_two();
     size_t a = 0, b = n;
-    for (int d = g_size / 2; d >= 1; d /= 2, levels++) {
+    for (int d = g_size / 2; d >= 1; d /= 2) {
         const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
-        const size_t m = a + (b - a) / 2;
+        const size_t m = split(a, b, align);
         const size_t ka = upper ? m : a, kb = upper ? b : m; /* kept */
         const size_t sa = upper ? a : m, sb = upper ? m : b; /* the partner's */
         exchange_floats(buf + sa, sb - sa, tmp + ka, kb - ka, partner);
         /* the two sides add the same two numbers: the same bits either way */
         for (size_t i = ka; i < kb; i++)
             buf[i] = buf[i] + tmp[i];
+        a = ka;
+        b = kb;
+    }
+    *lo = a;
+    *hi = b;
+}
+
+/* Recursive doubling, the ranges of comm_tree_reduce_scatter handed back
+ * up the same levels. */
+void comm_tree_allgather(float *buf, size_t n, size_t align)
+{
+    check_power_of_two();
+    size_t lo[32], mid[32], hi[32], a = 0, b = n;
+    int levels = 0;
+    for (int d = g_size / 2; d >= 1; d /= 2, levels++) {
+        const size_t m = split(a, b, align);
         lo[levels] = a;
         mid[levels] = m;
         hi[levels] = b;
-        a = ka;
-        b = kb;
+        if (g_rank & d)
+            a = m;
+        else
+            b = m;
     }
     for (int l = levels - 1, d = 1; l >= 0; l--, d *= 2) {
         const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
@@ -154,6 +180,13 @@ void comm_tree_sum_float(float *buf, float *tmp, size_t n)
         a = lo[l];
         b = hi[l];
     }
+}
+
+void comm_tree_sum_float(float *buf, float *tmp, size_t n)
+{
+    size_t lo, hi;
+    comm_tree_reduce_scatter(buf, tmp, n, 1, &lo, &hi);
+    comm_tree_allgather(buf, n, 1);
 }
 
 void comm_bcast_bytes(void *buf, size_t n, int root)

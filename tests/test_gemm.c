@@ -106,7 +106,7 @@ START_TEST(paths_agree)
             ck_assert_int_eq(gemm_force(p[q]), 0);
             float *c = calloc((size_t)2 * M * N, sizeof(float));
             gemm_fixed(M, N, K, a, K, 1, b, N, c, N, 0);
-            gemm_fixed_tree(M, N, K, nseg, a, K, 1, b, N, c + (size_t)M * N, N);
+            gemm_fixed_tree(M, N, K, nseg, a, K, 1, b, N, c + (size_t)M * N, N, 1);
             if (!ref)
                 ref = c;
             else {
@@ -137,11 +137,18 @@ START_TEST(tree_is_the_tree)
     for (size_t e = 0; e < n; e++)
         want[e] = ((leaf[0][e] + leaf[1][e]) + (leaf[2][e] + leaf[3][e])) +
                   ((leaf[4][e] + leaf[5][e]) + (leaf[6][e] + leaf[7][e]));
-    gemm_fixed_tree(M, N, K, nseg, a, K, 1, b, N, c, N);
+    gemm_fixed_tree(M, N, K, nseg, a, K, 1, b, N, c, N, 1);
     ck_assert(same_bits(c, want, n));
+    /* written rather than added: the same sums */
+    float *w = malloc(n * sizeof(float));
+    for (size_t e = 0; e < n; e++)
+        w[e] = 1e30f;
+    gemm_fixed_tree(M, N, K, nseg, a, K, 1, b, N, w, N, 0);
+    ck_assert(same_bits(w, want, n));
+    free(w);
     float *lo = calloc(n, sizeof(float)), *hi = calloc(n, sizeof(float));
-    gemm_fixed_tree(M, N, K / 2, nseg / 2, a, K, 1, b, N, lo, N);
-    gemm_fixed_tree(M, N, K / 2, nseg / 2, a + K / 2, K, 1, b + (size_t)(K / 2) * N, N, hi, N);
+    gemm_fixed_tree(M, N, K / 2, nseg / 2, a, K, 1, b, N, lo, N, 1);
+    gemm_fixed_tree(M, N, K / 2, nseg / 2, a + K / 2, K, 1, b + (size_t)(K / 2) * N, N, hi, N, 1);
     for (size_t e = 0; e < n; e++)
         lo[e] = lo[e] + hi[e];
     ck_assert(same_bits(lo, want, n));
@@ -173,7 +180,7 @@ START_TEST(linear_fixed_matches_blas)
         ck_assert(fabsf(dx1[i] - dx2[i]) < 1e-5f);
     float dw1[29 * 37] = {0}, dw2[29 * 37] = {0}, db1[29] = {0}, db2[29] = {0};
     linear_backward_params(dw1, db1, dy, x, B, C, OC, 1);
-    linear_backward_params_fixed(&f, dw2, db2, dy, x, B, C, OC);
+    linear_backward_params_fixed(&f, dw2, db2, dy, x, B, C, OC, 0);
     for (int i = 0; i < OC * C; i++)
         ck_assert(fabsf(dw1[i] - dw2[i]) < 1e-5f);
     for (int i = 0; i < OC; i++)

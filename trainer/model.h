@@ -90,7 +90,9 @@ struct model_type {
      * placed so that the tree over them is a subtree of the one over all
      * lanes (step.c), and sums threads and ranks on in that tree: no
      * gradient per lane is kept. Used when the lane count is a power of two
-     * and there is one micro-step. */
+     * and there is one micro-step. Such a call is the whole step of the
+     * thread, so its backward WRITES every tensor's gradient (of the phase)
+     * rather than adding to it: the caller does not zero the buffer. */
     int tree_lanes;
 
     /* Optional, image models: images [b->rows, in] in [0, 1] made from the

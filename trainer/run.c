@@ -261,6 +261,8 @@ int run_build_model(run *r)
         }
         if (r->tree && r->np > 1)
             r->tree_tmp = xcalloc(P, sizeof(float), "tree sum");
+        if (r->tree)
+            r->norm_parts = xcalloc(P / NORM_CHUNK + 1, sizeof(double), "norm");
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
     }
     for (int p = 0; p < r->phases; p++) {
@@ -297,6 +299,7 @@ void run_end(run *r)
     free(r->params);
     free(r->grad);
     free(r->tree_tmp);
+    free(r->norm_parts);
     free(r->adam_m);
     free(r->adam_v);
     free(r->exps);
@@ -362,6 +365,7 @@ static int write_checkpoint_rank0(run *r)
 
 int run_write_checkpoint(run *r)
 {
+    step_gather_moments(r);
     return agree(r->rank == 0 && write_checkpoint_rank0(r) != 0);
 }
 

@@ -51,10 +51,16 @@ typedef struct run {
     int exact;
     int tree; /* exact: lanes summed in the fixed tree (model.h's tree_lanes) */
     float *tree_tmp; /* tree: what the partner rank sends */
+    /* the part of the phase's span whose summed gradient this rank holds and
+     * updates: all of it, or in the tree over several ranks its share (the
+     * others' Adam moments are then stale here until step_gather_moments) */
+    size_t own_lo, own_hi;
+    int moments_sharded;
+    double *norm_parts; /* tree: the gradient norm's chunks */
     int nworkers; /* exact: threads running lanes; fast: 1 */
     /* what the lane threads do when the pool runs: lanes, or their share
      * of the AdamW update of pool_span */
-    enum { POOL_LANES, POOL_ADAMW } pool_job;
+    enum { POOL_LANES, POOL_COMBINE, POOL_ADAMW } pool_job;
     const struct span *pool_span;
     double pool_lr;
     long pool_t;
@@ -117,6 +123,11 @@ typedef struct {
     int skipped;     /* no update: a non-finite gradient or loss, --on-nonfinite skip */
 } step_result;
 step_result train_step(run *r, int want_norm);
+/* Every rank's Adam moments made whole on every rank (collective): before
+ * a checkpoint, when the tree over ranks leaves each rank its share. */
+void step_gather_moments(run *r);
+/* The tree's unit of sharing out a span, in elements (the norm's chunk). */
+#define NORM_CHUNK 4096
 /* Exact mode, lane thread k of the pool: the rank's lanes k, k + nworkers,
  * ... alone, each added into the thread's own slot of the lane sum. */
 void step_lanes(void *arg, int k);

@@ -18,6 +18,7 @@
 #include "signals.h"
 #include "util.h"
 
+#include <limits.h>
 #include <math.h>
 #include <string.h>
 
@@ -140,10 +141,7 @@ static void lanes_tree(run *r, worker *w, int k)
     int bits = 0;
     while ((1 << bits) < n)
         bits++;
-    float *g = k ? w->tree_grad : r->grad;
-    const size_t lo = r->pt->v[r->phase_first[r->phase]].offset;
-    const param_view *z = &r->pt->v[r->phase_first[r->phase] + r->phase_count[r->phase] - 1];
-    memset(g + lo, 0, (z->offset + z->numel - lo) * sizeof(float));
+    float *g = k ? w->tree_grad : r->grad; /* written whole by backward (model.h) */
     training_batch(r, &w->b, n * R, 0, 0);
     w->b.nseg = n;
     w->b.tree = 1;
@@ -167,12 +165,15 @@ static void lanes_tree(run *r, worker *w, int k)
 }
 
 static void adamw_share(run *r, int k);
+static void combine_share(run *r, int k);
 
 void step_lanes(void *arg, int k)
 {
     run *r = arg;
     if (r->pool_job == POOL_ADAMW)
         adamw_share(r, k);
+    else if (r->pool_job == POOL_COMBINE)
+        combine_share(r, k);
     else if (r->tree)
         lanes_tree(r, &r->work[k], k);
     else if (r->lanes_per_call > 1)
@@ -189,19 +190,52 @@ static void exact_gradient(run *r, int p)
     } while (lane_sum_end(&r->sum[p], r->grad) == LANE_SUM_AGAIN);
 }
 
-/* The threads' subtrees, then the ranks', summed on in lanes_tree's tree. */
+/* Thread k's share [from, to) of the span, in whole cache lines. */
+static void share_of(const run *r, size_t lo, size_t n, int k, size_t *from, size_t *to)
+{
+    const size_t per = (n / (size_t)r->nworkers + 15) & ~(size_t)15;
+    *from = lo + per * (size_t)k < lo + n ? lo + per * (size_t)k : lo + n;
+    *to = lo + per * ((size_t)k + 1) < lo + n && k < r->nworkers - 1 ? lo + per * ((size_t)k + 1)
+                                                                       : lo + n;
+}
+
+/* Thread k's share of adding the threads' subtrees, in lanes_tree's tree. */
+static void combine_share(run *r, int k)
+{
+    size_t from, to;
+    share_of(r, r->pool_span->lo, r->pool_span->n, k, &from, &to);
+    for (int d = r->nworkers / 2; d >= 1; d /= 2)
+        for (int j = 0; j < d; j++) {
+            float *restrict a = j ? r->work[j].tree_grad : r->grad;
+            const float *restrict b = r->work[j + d].tree_grad;
+            for (size_t i = from; i < to; i++)
+                a[i] = a[i] + b[i];
+        }
+}
+
+/* The threads' subtrees, then the ranks', summed on in lanes_tree's tree.
+ * Over ranks this is a reduce-scatter: each rank ends with the whole sum of
+ * its share [own_lo, own_hi) of the span only, updates that share, and
+ * hands its parameters to the others (phase_step). */
 static void tree_gradient(run *r, const span *sp)
 {
     lane_pool_run(&r->pool);
-    for (int d = r->nworkers / 2; d >= 1; d /= 2)
-        for (int k = 0; k < d; k++) {
-            float *restrict a = k ? r->work[k].tree_grad : r->grad;
-            const float *restrict b = r->work[k + d].tree_grad;
-            for (size_t i = sp->lo; i < sp->lo + sp->n; i++)
-                a[i] = a[i] + b[i];
-        }
-    if (r->np > 1)
-        comm_tree_sum_float(r->grad + sp->lo, r->tree_tmp + sp->lo, sp->n);
+    if (r->nworkers > 1) {
+        r->pool_job = POOL_COMBINE;
+        r->pool_span = sp;
+        lane_pool_run(&r->pool);
+        r->pool_job = POOL_LANES;
+    }
+    r->own_lo = sp->lo;
+    r->own_hi = sp->lo + sp->n;
+    if (r->np > 1) {
+        size_t lo, hi;
+        comm_tree_reduce_scatter(r->grad + sp->lo, r->tree_tmp + sp->lo, sp->n, NORM_CHUNK, &lo,
+                                 &hi);
+        r->own_lo = sp->lo + lo;
+        r->own_hi = sp->lo + hi;
+        r->moments_sharded = 1;
+    }
 }
 
 static void fast_gradient(run *r, const span *sp)
@@ -251,12 +285,9 @@ static void adamw_range(run *r, const span *sp, double lr, long t, size_t from, 
  * the elements are shared out changes no bit. */
 static void adamw_share(run *r, int k)
 {
-    const span *sp = r->pool_span;
-    const size_t per = (sp->n / (size_t)r->nworkers + 15) & ~(size_t)15; /* whole cache lines */
-    size_t from = sp->lo + per * (size_t)k, to = from + per;
-    from = from < sp->lo + sp->n ? from : sp->lo + sp->n;
-    to = to < sp->lo + sp->n && k < r->nworkers - 1 ? to : sp->lo + sp->n;
-    adamw_range(r, sp, r->pool_lr, r->pool_t, from, to);
+    size_t from, to;
+    share_of(r, r->own_lo, r->own_hi - r->own_lo, k, &from, &to);
+    adamw_range(r, r->pool_span, r->pool_lr, r->pool_t, from, to);
 }
 
 /* t: the 1-based number of this update; on the lane threads when there
@@ -265,7 +296,7 @@ static void adamw_share(run *r, int k)
 static void adamw_step(run *r, const span *sp, double lr, long t)
 {
     if (r->nworkers < 2 || !r->exact) {
-        adamw_range(r, sp, lr, t, sp->lo, sp->lo + sp->n);
+        adamw_range(r, sp, lr, t, r->own_lo, r->own_hi);
         return;
     }
     r->pool_job = POOL_ADAMW;
@@ -281,12 +312,49 @@ static void adamw_step(run *r, const span *sp, double lr, long t)
  * verdict. */
 static int nonfinite_tensor(const run *r, const span *sp)
 {
-    if (first_nonfinite(r->grad + sp->lo, sp->n) < 0)
-        return -1;
-    for (int i = sp->first; i < sp->first + sp->count; i++)
-        if (first_nonfinite(r->grad + r->pt->v[i].offset, r->pt->v[i].numel) >= 0)
-            return i;
-    return sp->first + sp->count - 1;
+    const size_t lo = r->own_lo, n = r->own_hi - r->own_lo;
+    int bad = -1;
+    if (first_nonfinite(r->grad + lo, n) >= 0) {
+        bad = sp->first + sp->count - 1;
+        for (int i = sp->first; i < sp->first + sp->count; i++) {
+            const param_view *v = &r->pt->v[i];
+            const size_t a = v->offset > lo ? v->offset : lo;
+            const size_t b = v->offset + v->numel < lo + n ? v->offset + v->numel : lo + n;
+            if (a < b && first_nonfinite(r->grad + a, b - a) >= 0) {
+                bad = i;
+                break;
+            }
+        }
+    }
+    if (r->own_hi - r->own_lo == sp->n)
+        return bad; /* the whole sum is here, the same on every rank */
+    const int first = -comm_max_int(bad >= 0 ? -bad : -INT_MAX); /* the ranks' shares */
+    return first == INT_MAX ? -1 : first;
+}
+
+/* The norm in the lane tree: sums of squares over chunks of NORM_CHUNK
+ * elements of the span (each rank those of its share, the others 0), added
+ * in chunk order: the same bits whichever rank holds which chunk. */
+static double tree_norm(run *r, const span *sp)
+{
+    const size_t nchunks = (sp->n + NORM_CHUNK - 1) / NORM_CHUNK;
+    memset(r->norm_parts, 0, nchunks * sizeof(double));
+    for (size_t c = (r->own_lo - sp->lo) / NORM_CHUNK; c < nchunks; c++) {
+        const size_t a = sp->lo + c * NORM_CHUNK;
+        if (a >= r->own_hi)
+            break;
+        const size_t b = a + NORM_CHUNK < sp->lo + sp->n ? a + NORM_CHUNK : sp->lo + sp->n;
+        double s = 0.0;
+        for (size_t i = a; i < b; i++)
+            s += (double)r->grad[i] * r->grad[i];
+        r->norm_parts[c] = s;
+    }
+    if (r->own_hi - r->own_lo != sp->n)
+        comm_sum_double(r->norm_parts, nchunks);
+    double norm2 = 0.0;
+    for (size_t c = 0; c < nchunks; c++)
+        norm2 += r->norm_parts[c];
+    return sqrt(norm2);
 }
 
 /* One phase: its gradient summed over all lanes and ranks, its loss and
@@ -299,6 +367,8 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
     const span sp = phase_span(r, p);
     const int F = r->mt->nfigures, nl = r->nlanes;
     r->phase = p;
+    r->own_lo = sp.lo;
+    r->own_hi = sp.lo + sp.n;
     memset(r->lane_loss, 0, ((size_t)nl + 1 + (size_t)F) * sizeof(double));
     if (r->tree)
         tree_gradient(r, &sp);
@@ -332,16 +402,29 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
     }
     double norm = -1.0;
     if (c->grad_clip > 0 || want_norm)
-        norm = grad_norm(r, &sp);
+        norm = r->tree ? tree_norm(r, &sp) : grad_norm(r, &sp);
     if (c->grad_clip > 0 && norm > c->grad_clip) {
         const float k = (float)(c->grad_clip / norm);
-        for (size_t i = sp.lo; i < sp.lo + sp.n; i++)
+        for (size_t i = r->own_lo; i < r->own_hi; i++)
             r->grad[i] *= k;
     }
     if (p == 0)
         s->norm = norm;
     adamw_step(r, &sp, s->lr, r->step + 1);
+    if (r->own_hi - r->own_lo != sp.n) /* each rank updated its share: all to all */
+        comm_tree_allgather(r->params + sp.lo, sp.n, NORM_CHUNK);
     return 0;
+}
+
+void step_gather_moments(run *r)
+{
+    if (!r->moments_sharded)
+        return;
+    for (int p = 0; p < r->phases; p++) {
+        const span sp = phase_span(r, p);
+        comm_tree_allgather(r->adam_m + sp.lo, sp.n, NORM_CHUNK);
+        comm_tree_allgather(r->adam_v + sp.lo, sp.n, NORM_CHUNK);
+    }
 }
 
 step_result train_step(run *r, int want_norm)

@@ -53,6 +53,7 @@ typedef struct {
      * in one call: batch.h's tree) rather than OpenBLAS */
     int use_fixed;
     linear_fixed fixed;
+    float *bce; /* [in]: a row's per-pixel losses */
     double sum_recon, sum_kl; /* of the last forward's rows, nats (KL unweighted) */
 } vae;
 

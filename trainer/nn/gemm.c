@@ -374,7 +374,7 @@ void gemm_fixed(int M, int N, int K, const float *a, long ars, long aks, const f
 }
 
 void gemm_fixed_tree(int M, int N, int K, int nseg, const float *a, long ars, long aks,
-                     const float *b, long ldb, float *c, long ldc)
+                     const float *b, long ldb, float *c, long ldc, int accumulate)
 {
-    tiles(M, N, K, nseg, a, ars, aks, b, ldb, c, ldc, 1);
+    tiles(M, N, K, nseg, a, ars, aks, b, ldb, c, ldc, accumulate);
 }

@@ -22,13 +22,14 @@
 void gemm_fixed(int M, int N, int K, const float *a, long ars, long aks, const float *b, long ldb,
                 float *c, long ldc, int accumulate);
 
-/* C += the sum over nseg segments of k (each K / nseg long, in order) of
- * A_s . B_s, the segments' products added in a fixed binary tree: the
- * positions 2j and 2j+1 first, then pairs of pairs, and so on. nseg must be
- * a power of two dividing K. A rank that holds a subtree of the positions
- * computes that subtree's sum with the same bits as a rank holding all. */
+/* C = (or with accumulate, C +=) the sum over nseg segments of k (each
+ * K / nseg long, in order) of A_s . B_s, the segments' products added in a
+ * fixed binary tree: the positions 2j and 2j+1 first, then pairs of pairs,
+ * and so on. nseg must be a power of two dividing K. A rank that holds a
+ * subtree of the positions computes that subtree's sum with the same bits
+ * as a rank holding all. */
 void gemm_fixed_tree(int M, int N, int K, int nseg, const float *a, long ars, long aks,
-                     const float *b, long ldb, float *c, long ldc);
+                     const float *b, long ldb, float *c, long ldc, int accumulate);
 
 /* Which code path runs: "avx512", "avx2" or "scalar". gemm_force selects
  * one (for the test that they agree); it returns -1 when the CPU cannot run

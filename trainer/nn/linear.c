@@ -73,10 +73,11 @@ void linear_backward_input_fixed(float *dinp, const float *dout, const float *we
 }
 
 void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *dbias,
-                                  const float *dout, const float *inp, int B, int C, int OC)
+                                  const float *dout, const float *inp, int B, int C, int OC,
+                                  int write)
 {
     static const float one = 1.0f;
-    gemm_fixed_tree(OC, C, B, f->nseg, dout, 1, OC, inp, C, dweight, C);
+    gemm_fixed_tree(OC, C, B, f->nseg, dout, 1, OC, inp, C, dweight, C, !write);
     if (dbias) /* a column of ones: each sum over rows is a chain of adds */
-        gemm_fixed_tree(OC, 1, B, f->nseg, dout, 1, OC, &one, 0, dbias, 1);
+        gemm_fixed_tree(OC, 1, B, f->nseg, dout, 1, OC, &one, 0, dbias, 1, !write);
 }

@@ -21,7 +21,8 @@ void linear_backward_params(float *dweight, float *dbias, const float *dout, con
  * how many rows the call has, and the parameter gradients are the sums over
  * nseg equal segments of the rows (the lanes) added in gemm_fixed_tree's
  * tree. scratch holds B * (C + OC) floats (the forward's transposes). The
- * parameter gradients are always added to. */
+ * parameter gradients are added to, or written with write set (a call that
+ * is a whole step's only contribution: no need to zero them first). */
 typedef struct {
     int nseg;
     float *scratch;
@@ -32,6 +33,7 @@ void linear_forward_fixed(const linear_fixed *f, float *out, const float *inp,
 void linear_backward_input_fixed(float *dinp, const float *dout, const float *weight, int B, int C,
                                  int OC);
 void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *dbias,
-                                  const float *dout, const float *inp, int B, int C, int OC);
+                                  const float *dout, const float *inp, int B, int C, int OC,
+                                  int write);
 
 #endif
