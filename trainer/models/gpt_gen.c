@@ -69,10 +69,11 @@ gpt_gen *gpt_gen_new(const gpt *m)
                     "the sampling cache");
     g->kt = xcalloc(L * C * T, sizeof(float), "the sampling cache");
     g->v = xcalloc(L * T * C, sizeof(float), "the sampling cache");
-    /* x, ln, y, out: C; mean, rstd: 1; qkv: 3C; h, hg: 4C; p: 1 per row */
     g->tok = xcalloc(T, sizeof(int32_t), "the sampling cache");
     g->seq = xcalloc(T, sizeof(int32_t), "the sampling cache");
-    g->x = xcalloc(T * (15 * C + 3 + V), sizeof(float), "the sampling cache");
+    /* per row: x, ln, y, out: C; mean, rstd: 1; qkv: 3C; h, hg: 4C; logits: V;
+     * the attention weights p: T */
+    g->x = xcalloc(T * (15 * C + 2 + V + T), sizeof(float), "the sampling cache");
     g->ln = g->x + T * C;
     g->y = g->ln + T * C;
     g->out = g->y + T * C;
@@ -81,8 +82,8 @@ gpt_gen *gpt_gen_new(const gpt *m)
     g->qkv = g->rstd + T;
     g->h = g->qkv + T * 3 * C;
     g->hg = g->h + T * 4 * C;
-    g->p = g->hg + T * 4 * C;
-    g->logits = g->p + T;
+    g->logits = g->hg + T * 4 * C;
+    g->p = g->logits + T * V;
     g->stale = 1;
     return g;
 }
@@ -157,34 +158,40 @@ static void dense(float *out, const float *inp, const float *wt, const float *bi
 }
 
 /* Causal attention of the n rows at positions start .. start+n-1 over the
- * cache, which already holds their keys and values. */
+ * cache, which already holds their keys and values: per head, the scores of
+ * all rows in one product, each row's softmax over its own past, and the
+ * values weighted in one product (a row's weights past its position are
+ * exactly zero, and adding zero products changes no bit: the same as a call
+ * for that row alone). */
 static void attend(const gpt *m, gpt_gen *g, int l, int start, int n)
 {
-    const int C = m->C, NH = m->NH, hs = C / NH, T = m->maxT;
+    const int C = m->C, NH = m->NH, hs = C / NH, T = m->maxT, span = start + n;
     const float scale = 1.0f / sqrtf((float)hs);
-    for (int r = 0; r < n; r++) {
-        const int t = start + r; /* attends to positions 0 .. t */
-        for (int h = 0; h < NH; h++) {
-            const float *q = g->qkv + (size_t)r * 3 * C + h * hs;
-            const float *kt = g->kt + ((size_t)l * NH + h) * hs * T;
-            float *p = g->p;
-            gemm_fixed(1, t + 1, hs, q, hs, 1, kt, T, p, t + 1, 0);
+    for (int h = 0; h < NH; h++) {
+        const float *kt = g->kt + ((size_t)l * NH + h) * hs * T;
+        float *p = g->p;
+        gemm_fixed(n, span, hs, g->qkv + h * hs, 3 * C, 1, kt, T, p, span, 0);
+        for (int r = 0; r < n; r++) {
+            float *row = p + (size_t)r * span;
+            const int t = start + r; /* attends to positions 0 .. t */
             float mx = -INFINITY;
             for (int u = 0; u <= t; u++) {
-                p[u] *= scale;
-                mx = p[u] > mx ? p[u] : mx;
+                row[u] *= scale;
+                mx = row[u] > mx ? row[u] : mx;
             }
             float sum = 0.0f;
             for (int u = 0; u <= t; u++) {
-                p[u] = expf(p[u] - mx);
-                sum += p[u];
+                row[u] = expf(row[u] - mx);
+                sum += row[u];
             }
             const float inv = 1.0f / sum;
             for (int u = 0; u <= t; u++)
-                p[u] *= inv;
-            gemm_fixed(1, hs, t + 1, p, t + 1, 1, g->v + (size_t)l * T * C + h * hs, C,
-                       g->y + (size_t)r * C + h * hs, C, 0);
+                row[u] *= inv;
+            for (int u = t + 1; u < span; u++)
+                row[u] = 0.0f;
         }
+        gemm_fixed(n, hs, span, p, span, 1, g->v + (size_t)l * T * C + h * hs, C, g->y + h * hs, C,
+                   0);
     }
 }
 
