@@ -143,17 +143,21 @@ static size_t tensor_numel(const ckpt_tensor *t)
     return n;
 }
 
-static int write_vocab(hid_t file, const char *tmp, const ckpt_meta *meta)
+/* A byte blob as the dataset /NAME, with its checksum NAME_fnv1a64. */
+static int write_blob(hid_t file, const char *tmp, const char *name, const uint8_t *data,
+                      size_t bytes)
 {
-    hsize_t n = meta->vocab_bytes;
+    hsize_t n = bytes;
+    char attr[64];
     hid_t sp = H5Screate_simple(1, &n, NULL), ds = -1;
     H5TRY(sp, tmp, "cannot create dataspace");
-    ds = H5Dcreate2(file, "vocab", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5TRY(ds, tmp, "cannot create /vocab");
-    H5TRY(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, meta->vocab), tmp,
-          "cannot write /vocab");
-    uint64_t sum = fnv1a64(meta->vocab, meta->vocab_bytes);
-    H5TRY(h5_attr_write_num(file, "vocab_fnv1a64", H5T_STD_U64LE, H5T_NATIVE_UINT64, &sum), tmp,
+    ds = H5Dcreate2(file, name, H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5TRY(ds, tmp, "cannot create a blob dataset");
+    H5TRY(H5Dwrite(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, data), tmp,
+          "cannot write a blob dataset");
+    uint64_t sum = fnv1a64(data, bytes);
+    snprintf(attr, sizeof attr, "%s_fnv1a64", name);
+    H5TRY(h5_attr_write_num(file, attr, H5T_STD_U64LE, H5T_NATIVE_UINT64, &sum), tmp,
           "cannot write attribute");
     H5Dclose(ds);
     H5Sclose(sp);
@@ -210,7 +214,9 @@ static int write_attributes(hid_t file, const char *tmp, ckpt_meta *meta, const 
     if (meta->nexps > 0)
         H5TRY(h5_attr_write_i32s(file, "reduce_exponents", meta->exps, meta->nexps), tmp,
               "cannot write attribute");
-    if (meta->vocab && write_vocab(file, tmp, meta) != 0)
+    if (meta->vocab && write_blob(file, tmp, "vocab", meta->vocab, meta->vocab_bytes) != 0)
+        goto fail;
+    if (meta->draft && write_blob(file, tmp, "draft", meta->draft, meta->draft_bytes) != 0)
         goto fail;
     cg = H5Gcreate2(file, "config", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     H5TRY(cg, tmp, "cannot create group config");
@@ -623,7 +629,7 @@ int checkpoint_read_tensors(const char *path, const ckpt_meta *meta, const ckpt_
     return rc;
 }
 
-int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes)
+int checkpoint_read_blob(const char *path, const char *name, uint8_t **buf, size_t *bytes)
 {
     *buf = NULL;
     *bytes = 0;
@@ -633,21 +639,23 @@ int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes)
         return -1;
     }
     int rc = 0;
-    if (H5Lexists(file, "vocab", H5P_DEFAULT) > 0) {
+    char attr[64];
+    snprintf(attr, sizeof attr, "%s_fnv1a64", name);
+    if (H5Lexists(file, name, H5P_DEFAULT) > 0) {
         rc = -1;
-        hid_t ds = H5Dopen2(file, "vocab", H5P_DEFAULT);
+        hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
         hid_t sp = ds >= 0 ? H5Dget_space(ds) : -1;
         hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
         uint64_t stored = 0;
         if (n > 0 && (*buf = malloc((size_t)n)) &&
             H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf) >= 0 &&
-            h5_attr_read_num(file, "vocab_fnv1a64", H5T_NATIVE_UINT64, &stored) == 0 &&
+            h5_attr_read_num(file, attr, H5T_NATIVE_UINT64, &stored) == 0 &&
             fnv1a64(*buf, (size_t)n) == stored) {
             *bytes = (size_t)n;
             rc = 0;
         } else {
-            fprintf(stderr, "trainer: %s: /vocab is unreadable or its checksum does not match: "
-                            "damaged checkpoint\n", path);
+            fprintf(stderr, "trainer: %s: /%s is unreadable or its checksum does not match: "
+                            "damaged checkpoint\n", path, name);
             free(*buf);
             *buf = NULL;
         }
@@ -658,6 +666,11 @@ int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes)
     }
     H5Fclose(file);
     return rc;
+}
+
+int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes)
+{
+    return checkpoint_read_blob(path, "vocab", buf, bytes);
 }
 
 typedef struct {
@@ -776,6 +789,10 @@ int checkpoint_describe(const char *path, ckpt_description *d)
     int rc = checkpoint_read_vocab(path, &vocab, &n);
     snprintf(d->verdict[3], sizeof d->verdict[3], "%s",
              rc != 0 ? "checksum mismatch" : vocab ? "ok" : "none (bytes or images)");
+    free(vocab);
+    rc = checkpoint_read_blob(path, "draft", &vocab, &n);
+    snprintf(d->verdict[4], sizeof d->verdict[4], "%s",
+             rc != 0 ? "checksum mismatch" : vocab ? "ok" : "none");
     free(vocab);
     return 0;
 }

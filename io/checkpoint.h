@@ -13,6 +13,8 @@
  *                /params/enc.fc1.weight, /adam_m/enc.fc1.weight
  *   /vocab       word-token runs: the vocabulary (uint8, NUL-ended strings),
  *                with vocab_fnv1a64
+ *   /draft       byte language models: sampling's guess table (uint8,
+ *                trainer/draft.h), with draft_fnv1a64
  *
  * Nothing non-finite is written: a buffer with a NaN or an infinity is
  * refused before the file is created. A reader checks every checksum, every
@@ -57,6 +59,9 @@ typedef struct {
     int32_t exps[CKPT_MAX_TENSORS];
     const uint8_t *vocab;    /* written as /vocab when not NULL (word tokens) */
     size_t vocab_bytes;
+    const uint8_t *draft;    /* written as /draft when not NULL (byte language models:
+                              * sampling's guess table, trainer/draft.h) */
+    size_t draft_bytes;
     char blas_kernel[32];    /* the OpenBLAS kernel that computed it ("" in old files) */
     double epoch;            /* passes over the training data so far */
 } ckpt_meta;
@@ -82,6 +87,8 @@ int checkpoint_read_tensors(const char *path, const ckpt_meta *meta, const ckpt_
 /* The /vocab blob: *buf NULL and 0 returned when the checkpoint has none;
  * -1 after a line when it is damaged (checksum). *buf is malloc'ed. */
 int checkpoint_read_vocab(const char *path, uint8_t **buf, size_t *bytes);
+/* The same for any blob /NAME (vocab, draft). */
+int checkpoint_read_blob(const char *path, const char *name, uint8_t **buf, size_t *bytes);
 
 /* What inspect shows: every tensor of /params in the order of the flat
  * buffer, and each group's verdict ("ok", "checksum mismatch",
@@ -97,7 +104,7 @@ typedef struct {
     ckpt_entry *t;
     int n;
     size_t total;
-    char verdict[4][200]; /* params, adam_m, adam_v, vocab */
+    char verdict[5][200]; /* params, adam_m, adam_v, vocab, draft */
 } ckpt_description;
 
 int checkpoint_describe(const char *path, ckpt_description *d);

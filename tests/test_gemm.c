@@ -96,9 +96,10 @@ START_TEST(paths_agree)
 {
     const char *p[3];
     const int np = paths(p);
-    static const int shapes[][4] = {{8, 32, 16, 1},  {13, 50, 64, 4}, {64, 17, 96, 8},
-                                    {3, 1, 32, 2},   {1, 300, 70, 1}, {1, 7, 5, 1}};
-    for (int s = 0; s < 6; s++) {
+    static const int shapes[][4] = {{8, 32, 16, 1}, {13, 50, 64, 4}, {64, 17, 96, 8},
+                                    {3, 1, 32, 2},  {1, 300, 70, 1}, {1, 7, 5, 1},
+                                    {12, 45, 37, 1}, {3, 33, 20, 1}};
+    for (int s = 0; s < 8; s++) {
         const int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], nseg = shapes[s][3];
         float *a = random_floats((size_t)M * K, 10 + s), *b = random_floats((size_t)K * N, 20 + s);
         float *ref = NULL;

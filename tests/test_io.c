@@ -2,6 +2,7 @@
 #include "io/checkpoint.h"
 #include "io/idx.h"
 #include "io/shards.h"
+#include "trainer/draft.h"
 #include "trainer/words.h"
 
 #include "tests/suite.h"
@@ -538,6 +539,59 @@ START_TEST(word_shard_and_checkpoint_vocab)
 }
 END_TEST
 
+/* The guess table: the most frequent next byte after each context, longest
+ * context first, chained; well-formedness; and the checkpoint blob /draft
+ * round trip (the table is stored beside /vocab with its own checksum). */
+START_TEST(draft_table)
+{
+    const char *text = "in the beginning the heaven and the earth. and the earth was";
+    size_t bytes;
+    uint8_t *blob = draft_build((const uint8_t *)text, strlen(text), &bytes);
+    ck_assert_ptr_nonnull(blob);
+    ck_assert(draft_valid(blob, bytes));
+    ck_assert(!draft_valid(blob, bytes - 8));
+    int32_t ctx[16], out[8];
+    const char *prompt = "and the ea";
+    for (int i = 0; i < 10; i++)
+        ctx[i] = (uint8_t)prompt[i];
+    ck_assert_int_eq(draft_guess(blob, ctx, 10, out, 4), 4);
+    char got[5] = {(char)out[0], (char)out[1], (char)out[2], (char)out[3], 0};
+    /* "the ea" came before "rth" twice; then "." once and " " once: a tie,
+     * the smaller byte */
+    ck_assert_str_eq(got, "rth ");
+    /* " t" -> "h" (always), then "th" -> "e", then "he" -> " " (2 of 3) */
+    ctx[0] = ' ', ctx[1] = 't';
+    ck_assert_int_eq(draft_guess(blob, ctx, 2, out, 3), 3);
+    ck_assert_int_eq(out[0], 'h');
+    ck_assert_int_eq(out[1], 'e');
+    ck_assert_int_eq(out[2], ' ');
+    ctx[0] = 'Q'; /* a byte never seen: no guess */
+    ck_assert_int_eq(draft_guess(blob, ctx, 1, out, 3), 0);
+
+    make_tmpdir();
+    char path[300];
+    snprintf(path, sizeof path, "%s/d.h5", dir);
+    float p[15], m[15], v[15];
+    fill(p, 1.0f);
+    fill(m, 0.0f);
+    fill(v, 0.5f);
+    float *bufs[3] = {p, m, v};
+    ckpt_meta meta = {.model = "gpt", .program_version = "test", .step = 3, .lanes = 8,
+                      .world_size = 1, .draft = blob, .draft_bytes = bytes};
+    ck_assert_int_eq(checkpoint_write(path, &meta, NULL, 0, tensors, 2, groups, bufs, 3), 0);
+    uint8_t *back;
+    size_t n;
+    ck_assert_int_eq(checkpoint_read_blob(path, "draft", &back, &n), 0);
+    ck_assert_int_eq(n, bytes);
+    ck_assert_int_eq(memcmp(back, blob, n), 0);
+    free(back);
+    ck_assert_int_eq(checkpoint_read_blob(path, "vocab", &back, &n), 0); /* none: no error */
+    ck_assert_ptr_null(back);
+    remove_tmpdir();
+    free(blob);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("io");
@@ -552,6 +606,7 @@ int main(void)
     tcase_add_test(tc, checkpoint_damage_is_named);
     tcase_add_test(tc, word_tokens);
     tcase_add_test(tc, word_shard_and_checkpoint_vocab);
+    tcase_add_test(tc, draft_table);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -10,6 +10,7 @@
 void data_format_free(data_format *f)
 {
     free(f->vocab);
+    free(f->draft);
     memset(f, 0, sizeof *f);
 }
 

@@ -22,6 +22,8 @@ typedef struct {
     int width;          /* bytes per value: 1, or 2 for word ids */
     uint8_t *vocab;     /* word tokens: the vocabulary (NUL-ended strings), owned */
     size_t vocab_bytes;
+    uint8_t *draft;     /* byte tokens: sampling's guess table (draft.h), owned, or NULL */
+    size_t draft_bytes;
 } data_format;
 
 void data_format_free(data_format *f);

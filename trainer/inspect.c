@@ -56,10 +56,10 @@ int cmd_inspect(int argc, char **argv)
     for (int i = 0; i < d.n; i++)
         print_shape(&d.t[i]);
     printf("checksums: root attributes, /config and reduce_exponents ok; /params %s; /adam_m %s; "
-           "/adam_v %s; /vocab %s\n",
-           d.verdict[0], d.verdict[1], d.verdict[2], d.verdict[3]);
+           "/adam_v %s; /vocab %s; /draft %s\n",
+           d.verdict[0], d.verdict[1], d.verdict[2], d.verdict[3], d.verdict[4]);
     int bad = 0; /* a damaged part (not one that older files cannot show) */
-    for (int k = 0; k < 4; k++)
+    for (int k = 0; k < 5; k++)
         bad |= !strncmp(d.verdict[k], "checksum", 8) || !strncmp(d.verdict[k], "holds", 5) ||
                !strncmp(d.verdict[k], "missing", 7);
     checkpoint_description_free(&d);

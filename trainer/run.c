@@ -4,6 +4,7 @@
 #include "run.h"
 
 #include "io/checkpoint.h"
+#include "draft.h"
 #include "kernel.h"
 #include "util.h"
 
@@ -341,6 +342,10 @@ static int write_checkpoint_rank0(run *r)
     }
     meta.vocab = r->data.fmt.vocab;
     meta.vocab_bytes = r->data.fmt.vocab_bytes;
+    if (r->task->make_draft && !r->data.fmt.draft && r->data.lanes)
+        r->task->make_draft(&r->data);
+    meta.draft = r->data.fmt.draft;
+    meta.draft_bytes = r->data.fmt.draft_bytes;
     snprintf(meta.blas_kernel, sizeof meta.blas_kernel, "%s", kernel_name());
     meta.epoch = (double)r->step * r->cfg.batch * r->units_per_row / (double)r->data.n_train;
     cfg_list l = {0};
@@ -369,11 +374,42 @@ int run_write_checkpoint(run *r)
     return agree(r->rank == 0 && write_checkpoint_rank0(r) != 0);
 }
 
+/* The checkpoint's guess table, if it has one, into the data format (on
+ * every rank): a damaged one is refused like any damaged part. */
+static int read_draft(run *r, const char *path)
+{
+    uint8_t *buf = NULL;
+    size_t n = 0;
+    int failed = 0;
+    if (r->rank == 0) {
+        failed = checkpoint_read_blob(path, "draft", &buf, &n) != 0;
+        if (!failed && buf && !draft_valid(buf, n)) {
+            fprintf(stderr, "trainer: %s: /draft is not a guess table: damaged checkpoint\n", path);
+            failed = 1;
+        }
+    }
+    if (agree(failed)) {
+        free(buf);
+        return -1;
+    }
+    comm_bcast_bytes(&n, sizeof n, 0);
+    if (r->rank != 0 && n)
+        buf = xcalloc(n, 1, "guess table");
+    if (n)
+        comm_bcast_bytes(buf, n, 0);
+    free(r->data.fmt.draft);
+    r->data.fmt.draft = buf;
+    r->data.fmt.draft_bytes = n;
+    return 0;
+}
+
 int run_read_vocab(run *r, const char *path)
 {
     uint8_t *buf = NULL;
     size_t n = 0;
     int failed = 0;
+    if (read_draft(r, path) != 0)
+        return -1;
     if (r->rank == 0)
         failed = checkpoint_read_vocab(path, &buf, &n) != 0;
     if (agree(failed))

@@ -77,6 +77,10 @@ typedef struct task_type {
                  long step, int final);
     int (*sample)(const config *c, const dataset *d, struct model *m, const float *params,
                   FILE *out);
+    /* Optional: fills d->fmt.draft, the table sampling guesses from, out of
+     * the training rows of local lane 0 (lane 0 on rank 0, whatever -np:
+     * the same table); written into checkpoints. */
+    void (*make_draft)(dataset *d);
 } task_type;
 
 #define TASK_OPTS(c, type) ((type *)(c)->task_opts)

@@ -109,7 +109,7 @@ static size_t off_fcproj(const gpt *m) { return off_fc(m) + packed_size(4 * m->C
 /* The weights are packed in panels of PANEL output columns: panel q holds
  * [in, PANEL] (the transposed weight's columns q PANEL ..), so that a
  * product streams one contiguous block per panel. */
-#define PANEL 128
+#define PANEL 32
 
 static size_t panels(int OC) { return (size_t)(OC + PANEL - 1) / PANEL; }
 

@@ -279,6 +279,45 @@ __attribute__((target("avx512f"))) static void put_avx512(const float *out, floa
     }
 }
 
+/* Up to 4 rows of C, 32 columns: for the few rows of a sampling call with
+ * guesses, where the 8-row tile would do twice the arithmetic. Each element
+ * is the same chain as in the 8 x 32 tile. */
+__attribute__((target("avx512f"))) static void rows4_avx512(int K, const float *const *ap,
+                                                             long aks, const float *b, long ldb,
+                                                             int nj, float *out)
+{
+    const __mmask16 m0 = nj >= 16 ? 0xffff : (__mmask16)((1u << nj) - 1);
+    const __mmask16 m1 = nj >= 32 ? 0xffff : nj > 16 ? (__mmask16)((1u << (nj - 16)) - 1) : 0;
+    const float *a0 = ap[0], *a1 = ap[1], *a2 = ap[2], *a3 = ap[3];
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m512 c30 = c00, c31 = c00;
+#pragma GCC unroll 4
+    for (long k = 0; k < K; k++) {
+        const float *bk = b + k * ldb;
+        const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
+        const long o = k * aks;
+#define ROW(i)                                                                                    \
+    do {                                                                                          \
+        const __m512 av = _mm512_set1_ps(a##i[o]);                                                \
+        c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                                               \
+        c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                                               \
+    } while (0)
+        ROW(0);
+        ROW(1);
+        ROW(2);
+        ROW(3);
+#undef ROW
+    }
+    _mm512_storeu_ps(out, c00);
+    _mm512_storeu_ps(out + 16, c01);
+    _mm512_storeu_ps(out + TN, c10);
+    _mm512_storeu_ps(out + TN + 16, c11);
+    _mm512_storeu_ps(out + 2 * TN, c20);
+    _mm512_storeu_ps(out + 2 * TN + 16, c21);
+    _mm512_storeu_ps(out + 3 * TN, c30);
+    _mm512_storeu_ps(out + 3 * TN + 16, c31);
+}
+
 /* One row of C, 128 columns at a time (a matrix-vector product: sampling
  * one token). Each element is the same chain as in an 8 x 32 tile. */
 __attribute__((target("avx512f"))) static void row_avx512(int N, int K, const float *a, long aks,
@@ -348,7 +387,10 @@ static void tiles(int M, int N, int K, int nseg, const float *a, long ars, long 
         {
             const int mi = M - i0 < TM ? M - i0 : TM;
             rows_of(ap, a, ars, i0, mi);
-            fn(K / nseg, nseg, ap, aks, b + j0, ldb, nj, stack, out);
+            if (fn == tile_avx512 && mi <= 4 && nseg == 1)
+                rows4_avx512(K, ap, aks, b + j0, ldb, nj, out);
+            else
+                fn(K / nseg, nseg, ap, aks, b + j0, ldb, nj, stack, out);
             if (fn == tile_avx512) {
                 put_avx512(out, c + (long)i0 * ldc + j0, ldc, mi, nj, accumulate);
                 continue;

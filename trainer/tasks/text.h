@@ -18,6 +18,7 @@ typedef struct {
     int length;
     double temperature;
     int top_k;
+    int lookahead;
 } text_opts;
 
 #endif
