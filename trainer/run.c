@@ -171,7 +171,8 @@ int run_setup_lanes(run *r)
     if (r->nlanes % r->np != 0) {
         if (r->loud)
             fprintf(stderr,
-                    "trainer: -np %d does not divide --lanes %d: use a number of ranks that divides it\n",
+                    "trainer: -np %d does not divide --lanes %d: use a number of ranks that "
+                    "divides it\n",
                     r->np, r->nlanes);
         return -1;
     }
@@ -430,8 +431,9 @@ int run_read_vocab(run *r, const char *path)
     const int differs = n != f->vocab_bytes || (n && memcmp(buf, f->vocab, n) != 0);
     free(buf);
     if (differs && r->loud)
-        fprintf(stderr, "trainer: %s: the checkpoint's vocabulary (%zu bytes) is not the one of the "
-                        "shards in %s (%zu bytes)\n",
+        fprintf(stderr,
+                "trainer: %s: the checkpoint's vocabulary (%zu bytes) is not the one of the "
+                "shards in %s (%zu bytes)\n",
                 path, n, r->cfg.data, f->vocab_bytes);
     return differs ? -1 : 0;
 }

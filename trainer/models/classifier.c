@@ -24,7 +24,9 @@ int classifier_build(classifier *m, int in, int classes, int h1, int h2, int max
     const size_t B = (size_t)maxB, per = 2 * (m->H1 + m->H2) + 2 * (size_t)classes;
     m->buf = calloc(B * per, sizeof(float));
     m->labels = calloc(B, sizeof *m->labels);
-    if (!m->buf || !m->labels) {
+    const int widest = in > h1 ? in : h1;
+    m->fixed.scratch = calloc(2 * (size_t)widest * B, sizeof(float));
+    if (!m->buf || !m->labels || !m->fixed.scratch) {
         fprintf(stderr, "trainer: out of memory for the classifier's activations\n");
         return -1;
     }
@@ -41,6 +43,8 @@ void classifier_free(classifier *m)
 {
     free(m->buf);
     free(m->labels);
+    free(m->fixed.scratch);
+    m->fixed.scratch = NULL;
     m->buf = NULL;
     m->labels = NULL;
 }
@@ -55,12 +59,16 @@ static float *G(const classifier *m, float *grads, int idx)
     return grads + m->base.params.v[idx].offset;
 }
 
+/* The fixed-order products in a tree call, OpenBLAS otherwise. */
+static const linear_fixed *fixed_of(const classifier *m) { return m->use_fixed ? &m->fixed : NULL; }
+
 /* The two hidden layers: the features. */
 static void hidden(classifier *m, const float *params, const float *x, int R)
 {
-    linear_forward(m->h1, x, W(m, params, m->w1), W(m, params, m->b1), R, m->in, m->H1);
+    const linear_fixed *f = fixed_of(m);
+    linear_forward_by(f, m->h1, x, W(m, params, m->w1), W(m, params, m->b1), R, m->in, m->H1);
     relu_forward(m->h1, m->h1, (size_t)R * m->H1);
-    linear_forward(m->h2, m->h1, W(m, params, m->w2), W(m, params, m->b2), R, m->H1, m->H2);
+    linear_forward_by(f, m->h2, m->h1, W(m, params, m->w2), W(m, params, m->b2), R, m->H1, m->H2);
     relu_forward(m->h2, m->h2, (size_t)R * m->H2);
 }
 
@@ -68,7 +76,8 @@ void classifier_forward(classifier *m, const float *params, const float *x,
                         const uint8_t *labels, int R, double *row_loss)
 {
     hidden(m, params, x, R);
-    linear_forward(m->logits, m->h2, W(m, params, m->w3), W(m, params, m->b3), R, m->H2, m->K);
+    linear_forward_by(fixed_of(m), m->logits, m->h2, W(m, params, m->w3), W(m, params, m->b3), R,
+                      m->H2, m->K);
     for (int j = 0; j < R; j++)
         m->labels[j] = labels[j] < m->K ? labels[j] : 0;
     crossentropy_forward(m->logits, row_loss, m->labels, R, 1, m->K);
@@ -80,15 +89,17 @@ void classifier_backward(classifier *m, const float *params, float *grads, const
     memset(m->dlogits, 0, (size_t)R * m->K * sizeof(float));
     memset(m->dh1, 0, (size_t)R * (m->H1 + m->H2) * sizeof(float));
     crossentropy_backward(m->dlogits, m->logits, m->labels, R, m->K, scale);
-    linear_backward_params(G(m, grads, m->w3), G(m, grads, m->b3), m->dlogits, m->h2, R, m->H2,
-                           m->K, 1);
-    linear_backward_input(m->dh2, m->dlogits, W(m, params, m->w3), R, m->H2, m->K);
+    const linear_fixed *f = fixed_of(m);
+    linear_backward_params_by(f, G(m, grads, m->w3), G(m, grads, m->b3), m->dlogits, m->h2, R,
+                              m->H2, m->K);
+    linear_backward_input_by(f, m->dh2, m->dlogits, W(m, params, m->w3), R, m->H2, m->K);
     relu_mask(m->dh2, m->h2, (size_t)R * m->H2);
-    linear_backward_params(G(m, grads, m->w2), G(m, grads, m->b2), m->dh2, m->h1, R, m->H1,
-                           m->H2, 1);
-    linear_backward_input(m->dh1, m->dh2, W(m, params, m->w2), R, m->H1, m->H2);
+    linear_backward_params_by(f, G(m, grads, m->w2), G(m, grads, m->b2), m->dh2, m->h1, R, m->H1,
+                              m->H2);
+    linear_backward_input_by(f, m->dh1, m->dh2, W(m, params, m->w2), R, m->H1, m->H2);
     relu_mask(m->dh1, m->h1, (size_t)R * m->H1);
-    linear_backward_params(G(m, grads, m->w1), G(m, grads, m->b1), m->dh1, x, R, m->in, m->H1, 1);
+    linear_backward_params_by(f, G(m, grads, m->w1), G(m, grads, m->b1), m->dh1, x, R, m->in,
+                              m->H1);
 }
 
 /* The model interface. */
@@ -126,7 +137,10 @@ static void classifier_init(const model *base, float *params, uint32_t seed)
 
 static void forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
-    classifier_forward((classifier *)base, params, b->x, b->labels, b->rows, row_loss);
+    classifier *m = (classifier *)base;
+    m->use_fixed = b->tree;
+    m->fixed.nseg = b->nseg;
+    classifier_forward(m, params, b->x, b->labels, b->rows, row_loss);
 }
 
 static void backward_batch(model *base, const float *params, float *grad, const batch *b,
@@ -152,6 +166,7 @@ static double correct(model *base, const batch *b)
 static const float *features(model *base, const float *params, const batch *b, int *dim)
 {
     classifier *m = (classifier *)base;
+    m->use_fixed = 0;
     hidden(m, params, b->x, b->rows);
     *dim = m->H2;
     return m->h2;
@@ -172,6 +187,7 @@ const model_type classifier_model = {
     .init = classifier_init,
     .forward = forward_batch,
     .backward = backward_batch,
+    .tree_lanes = 1,
     .correct = correct,
     .features = features,
     .flops_per_unit = classifier_flops,

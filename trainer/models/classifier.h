@@ -6,6 +6,7 @@
 #define TRAINER_MODELS_CLASSIFIER_H
 
 #include "trainer/model.h"
+#include "trainer/nn/linear.h"
 
 #include <stdint.h>
 
@@ -22,6 +23,8 @@ typedef struct {
     int w1, b1, w2, b2, w3, b3;
     float *buf, *h1, *h2, *logits, *dlogits, *dh1, *dh2;
     int32_t *labels;
+    int use_fixed; /* a tree call (batch.h): the products in the fixed order */
+    linear_fixed fixed;
 } classifier;
 
 int classifier_build(classifier *m, int in, int classes, int h1, int h2, int maxB);

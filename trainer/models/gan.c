@@ -51,6 +51,7 @@ int gan_build(gan *m, int in, int latent, float leak, const int widths[4], int m
     m->Z = latent;
     m->leak = leak;
     m->maxB = maxB;
+    m->nseg = 1;
     param_table *t = &m->base.params;
     params_add_linear(t, "g.fc1", latent, m->G1, &m->g1w, &m->g1b);
     params_add_linear(t, "g.fc2", m->G1, m->G2, &m->g2w, &m->g2b);
@@ -60,7 +61,11 @@ int gan_build(gan *m, int in, int latent, float leak, const int widths[4], int m
     params_add_linear(t, "d.out", m->D2, 1, &m->d3w, &m->d3b);
     size_t n = carve(m, NULL);
     m->buf = calloc(n, sizeof(float));
-    if (!m->buf) {
+    int widest = in > latent ? in : latent;
+    for (int i = 0; i < 4; i++)
+        widest = widths[i] > widest ? widths[i] : widest;
+    m->fixed.scratch = calloc(2 * (size_t)widest * 2 * (size_t)maxB, sizeof(float));
+    if (!m->buf || !m->fixed.scratch) {
         fprintf(stderr, "trainer: out of memory for GAN activations (%zu floats)\n", n);
         return -1;
     }
@@ -71,7 +76,8 @@ int gan_build(gan *m, int in, int latent, float leak, const int widths[4], int m
 void gan_free(gan *m)
 {
     free(m->buf);
-    m->buf = NULL;
+    free(m->fixed.scratch);
+    m->buf = m->fixed.scratch = NULL;
 }
 
 static const float *W(const gan *m, const float *params, int idx)
@@ -81,11 +87,14 @@ static const float *W(const gan *m, const float *params, int idx)
 
 static float *G(const gan *m, float *grads, int idx) { return grads + m->base.params.v[idx].offset; }
 
+/* The fixed-order products in a tree call, OpenBLAS otherwise. */
+static const linear_fixed *fixed_of(const gan *m) { return m->use_fixed ? &m->fixed : NULL; }
+
 /* out = act(inp . W^T + b), LeakyReLU, for R rows. */
 static void dense(const gan *m, const float *params, float *out, const float *inp, int w, int b,
                   int R, int C, int OC)
 {
-    linear_forward(out, inp, W(m, params, w), W(m, params, b), R, C, OC);
+    linear_forward_by(fixed_of(m), out, inp, W(m, params, w), W(m, params, b), R, C, OC);
     leaky_relu_forward(out, out, m->leak, (size_t)R * OC);
 }
 
@@ -93,7 +102,8 @@ void gan_generate(gan *m, const float *params, int R)
 {
     dense(m, params, m->gh1, m->z, m->g1w, m->g1b, R, m->Z, m->G1);
     dense(m, params, m->gh2, m->gh1, m->g2w, m->g2b, R, m->G1, m->G2);
-    linear_forward(m->fake, m->gh2, W(m, params, m->g3w), W(m, params, m->g3b), R, m->G2, m->in);
+    linear_forward_by(fixed_of(m), m->fake, m->gh2, W(m, params, m->g3w), W(m, params, m->g3b), R,
+                      m->G2, m->in);
     sigmoid_forward(m->fake, m->fake, (size_t)R * m->in);
 }
 
@@ -102,22 +112,37 @@ static void discriminate(gan *m, const float *params, const float *inp, int N)
 {
     dense(m, params, m->a1, inp, m->d1w, m->d1b, N, m->in, m->D1);
     dense(m, params, m->a2, m->a1, m->d2w, m->d2b, N, m->D1, m->D2);
-    linear_forward(m->logit, m->a2, W(m, params, m->d3w), W(m, params, m->d3b), N, m->D2, 1);
+    linear_forward_by(fixed_of(m), m->logit, m->a2, W(m, params, m->d3w), W(m, params, m->d3b), N,
+                      m->D2, 1);
 }
 
 /* log(1 + e^x) without overflow */
 static double softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
 
+/* Where row j's real and generated rows sit among the discriminator's 2R
+ * rows in phase 0: lane by lane, its real rows, then its generated ones. */
+static int real_at(const gan *m, int R, int j)
+{
+    const int r = R / m->nseg;
+    return (j / r) * 2 * r + j % r;
+}
+
+static int fake_at(const gan *m, int R, int j) { return real_at(m, R, j) + R / m->nseg; }
+
 void gan_forward(gan *m, const float *params, const float *x, int R, int phase, double *row_loss)
 {
-    const size_t n = (size_t)R * m->in;
+    const size_t in = (size_t)m->in;
     gan_generate(m, params, R);
-    if (phase == 0) { /* real rows, then generated ones */
-        memcpy(m->dx, x, n * sizeof(float));
-        memcpy(m->dx + n, m->fake, n * sizeof(float));
+    if (phase == 0) {
+        for (int j = 0; j < R; j++) {
+            memcpy(m->dx + (size_t)real_at(m, R, j) * in, x + (size_t)j * in, in * sizeof(float));
+            memcpy(m->dx + (size_t)fake_at(m, R, j) * in, m->fake + (size_t)j * in,
+                   in * sizeof(float));
+        }
         discriminate(m, params, m->dx, 2 * R);
         for (int j = 0; j < R; j++)
-            row_loss[j] = softplus(-m->logit[j]) + softplus(m->logit[R + j]);
+            row_loss[j] = softplus(-m->logit[real_at(m, R, j)]) +
+                          softplus(m->logit[fake_at(m, R, j)]);
     } else {
         discriminate(m, params, m->fake, R);
         for (int j = 0; j < R; j++)
@@ -134,21 +159,22 @@ static void discriminator_backward(gan *m, const float *params, float *dparams, 
     float *ga2 = m->ga2, *gp2 = m->ga2 + n2, *ga1 = m->ga1, *gp1 = m->ga1 + n1;
     memset(m->ga2, 0, 2 * n2 * sizeof(float));
     memset(m->ga1, 0, 2 * n1 * sizeof(float));
+    const linear_fixed *f = fixed_of(m);
     if (dparams)
-        linear_backward_params(G(m, dparams, m->d3w), G(m, dparams, m->d3b), m->glogit, m->a2, N,
-                               m->D2, 1, 1);
-    linear_backward_input(ga2, m->glogit, W(m, params, m->d3w), N, m->D2, 1);
+        linear_backward_params_by(f, G(m, dparams, m->d3w), G(m, dparams, m->d3b), m->glogit,
+                                  m->a2, N, m->D2, 1);
+    linear_backward_input_by(f, ga2, m->glogit, W(m, params, m->d3w), N, m->D2, 1);
     leaky_relu_backward(gp2, m->a2, ga2, m->leak, n2);
     if (dparams)
-        linear_backward_params(G(m, dparams, m->d2w), G(m, dparams, m->d2b), gp2, m->a1, N,
-                               m->D1, m->D2, 1);
-    linear_backward_input(ga1, gp2, W(m, params, m->d2w), N, m->D1, m->D2);
+        linear_backward_params_by(f, G(m, dparams, m->d2w), G(m, dparams, m->d2b), gp2, m->a1, N,
+                                  m->D1, m->D2);
+    linear_backward_input_by(f, ga1, gp2, W(m, params, m->d2w), N, m->D1, m->D2);
     leaky_relu_backward(gp1, m->a1, ga1, m->leak, n1);
     if (dparams)
-        linear_backward_params(G(m, dparams, m->d1w), G(m, dparams, m->d1b), gp1, inp, N, m->in,
-                               m->D1, 1);
+        linear_backward_params_by(f, G(m, dparams, m->d1w), G(m, dparams, m->d1b), gp1, inp, N,
+                                  m->in, m->D1);
     if (gin)
-        linear_backward_input(gin, gp1, W(m, params, m->d1w), N, m->in, m->D1);
+        linear_backward_input_by(f, gin, gp1, W(m, params, m->d1w), N, m->in, m->D1);
 }
 
 /* Back through the generator from the gradient of its images (gdx). */
@@ -160,16 +186,17 @@ static void generator_backward(gan *m, const float *params, float *grads, int R)
     memset(m->ggh2, 0, 2 * n2 * sizeof(float));
     memset(m->ggh1, 0, 2 * n1 * sizeof(float));
     sigmoid_backward(m->gpre, m->fake, m->gdx, n);
-    linear_backward_params(G(m, grads, m->g3w), G(m, grads, m->g3b), m->gpre, m->gh2, R, m->G2,
-                           m->in, 1);
-    linear_backward_input(gh2, m->gpre, W(m, params, m->g3w), R, m->G2, m->in);
+    const linear_fixed *f = fixed_of(m);
+    linear_backward_params_by(f, G(m, grads, m->g3w), G(m, grads, m->g3b), m->gpre, m->gh2, R,
+                              m->G2, m->in);
+    linear_backward_input_by(f, gh2, m->gpre, W(m, params, m->g3w), R, m->G2, m->in);
     leaky_relu_backward(gp2, m->gh2, gh2, m->leak, n2);
-    linear_backward_params(G(m, grads, m->g2w), G(m, grads, m->g2b), gp2, m->gh1, R, m->G1,
-                           m->G2, 1);
-    linear_backward_input(gh1, gp2, W(m, params, m->g2w), R, m->G1, m->G2);
+    linear_backward_params_by(f, G(m, grads, m->g2w), G(m, grads, m->g2b), gp2, m->gh1, R, m->G1,
+                              m->G2);
+    linear_backward_input_by(f, gh1, gp2, W(m, params, m->g2w), R, m->G1, m->G2);
     leaky_relu_backward(gp1, m->gh1, gh1, m->leak, n1);
-    linear_backward_params(G(m, grads, m->g1w), G(m, grads, m->g1b), gp1, m->z, R, m->Z, m->G1,
-                           1);
+    linear_backward_params_by(f, G(m, grads, m->g1w), G(m, grads, m->g1b), gp1, m->z, R, m->Z,
+                              m->G1);
 }
 
 /* d softplus(s x) / dx = s sigmoid(s x) */
@@ -179,8 +206,9 @@ void gan_backward(gan *m, const float *params, float *grads, int R, int phase, f
 {
     if (phase == 0) {
         for (int j = 0; j < R; j++) {
-            m->glogit[j] = scale * (sigmoid1(m->logit[j]) - 1.0f);
-            m->glogit[R + j] = scale * sigmoid1(m->logit[R + j]);
+            const int real = real_at(m, R, j), fake = fake_at(m, R, j);
+            m->glogit[real] = scale * (sigmoid1(m->logit[real]) - 1.0f);
+            m->glogit[fake] = scale * sigmoid1(m->logit[fake]);
         }
         discriminator_backward(m, params, grads, NULL, m->dx, 2 * R);
         return;
@@ -241,6 +269,9 @@ static void draw_noise(gan *m, const batch *b)
 static void gan_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
     gan *m = (gan *)base;
+    m->use_fixed = b->tree;
+    m->nseg = b->nseg > 0 ? b->nseg : 1;
+    m->fixed.nseg = m->nseg;
     draw_noise(m, b);
     gan_forward(m, params, b->x, b->rows, b->phase, row_loss);
 }
@@ -261,6 +292,7 @@ static void gan_phase_tensors(const model *base, int phase, int *first, int *cou
 static void gan_images(model *base, const float *params, const batch *b, float *out)
 {
     gan *m = (gan *)base;
+    m->use_fixed = 0;
     draw_noise(m, b);
     gan_generate(m, params, b->rows);
     memcpy(out, m->fake, (size_t)b->rows * m->in * sizeof(float));
@@ -291,6 +323,7 @@ const model_type gan_model = {
     .init = gan_init,
     .forward = gan_forward_batch,
     .backward = gan_backward_batch,
+    .tree_lanes = 1,
     .phases = 2,
     .phase_tensors = gan_phase_tensors,
     .phase_names = GAN_PHASES,

@@ -15,6 +15,7 @@
 #define TRAINER_MODELS_GAN_H
 
 #include "trainer/model.h"
+#include "trainer/nn/linear.h"
 
 #include <stdint.h>
 
@@ -37,12 +38,18 @@ typedef struct {
     float *dx, *a1, *a2, *logit;        /* discriminator over up to 2 maxB rows */
     float *ga1, *ga2, *glogit, *gdx;    /* their gradients */
     float *ggh1, *ggh2, *gpre;          /* the generator's gradients */
+    /* a tree call (batch.h): the products in the fixed order, the rows in
+     * nseg lanes (the discriminator's real and generated rows lane by lane) */
+    int use_fixed, nseg;
+    linear_fixed fixed;
 } gan;
 
 /* widths: the generator's two hidden layers, then the discriminator's. */
 int gan_build(gan *m, int in, int latent, float leak, const int widths[4], int maxB);
 void gan_free(gan *m);
-/* With the noise in m->z ([R, latent]); phase 0 or 1; row_loss[j] in nats. */
+/* With the noise in m->z ([R, latent]); phase 0 or 1; row_loss[j] in nats.
+ * The discriminator's rows in phase 0 are, for each of the m->nseg lanes
+ * of R / nseg rows, the lane's real rows and then its generated ones. */
 void gan_forward(gan *m, const float *params, const float *x, int R, int phase, double *row_loss);
 /* After gan_forward of the same phase: adds the gradient of scale * summed
  * loss into the phase's network's tensors of grads (the other network's

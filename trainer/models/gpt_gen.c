@@ -37,7 +37,8 @@ struct gpt_gen {
     int cached;
     int32_t *tok;
     int32_t *seq; /* gpt_gen_ahead's context and draft */
-    float *wt;  /* per block: qkv [C, 3C], proj [C, C], fc [C, 4C], fcproj [4C, C]; then wte [C, V] */
+    float
+        *wt; /* per block: qkv [C, 3C], proj [C, C], fc [C, 4C], fcproj [4C, C]; then wte [C, V] */
     float *kt;  /* per block and head: keys [hs, maxT] (transposed: a score row is one product) */
     float *v;   /* per block: values [maxT, C] */
     /* rows of the positions being computed, up to maxT */

@@ -105,39 +105,25 @@ static const float *P(const vae *m, const float *params, int idx)
     return params + m->base.params.v[idx].offset;
 }
 
-/* The three products of a layer, through OpenBLAS or the fixed order. */
-static void forward_layer(const vae *m, float *out, const float *inp, const float *weight,
-                          const float *bias, int R, int C, int OC)
-{
-    if (m->use_fixed)
-        linear_forward_fixed(&m->fixed, out, inp, weight, bias, R, C, OC);
-    else
-        linear_forward(out, inp, weight, bias, R, C, OC);
-}
-
-static void backward_input(const vae *m, float *dinp, const float *dout, const float *weight,
-                           int R, int C, int OC)
-{
-    if (m->use_fixed)
-        linear_backward_input_fixed(dinp, dout, weight, R, C, OC);
-    else
-        linear_backward_input(dinp, dout, weight, R, C, OC);
-}
+/* The fixed-order products in a tree call, OpenBLAS otherwise. */
+static const linear_fixed *fixed_of(const vae *m) { return m->use_fixed ? &m->fixed : NULL; }
 
 void vae_encode(vae *m, const float *params, const float *x, int R)
 {
     const float *h = x;
     int width = m->in;
     for (int i = 0; i < m->nhidden; i++) {
-        forward_layer(m, m->enc_h[i], h, P(m, params, m->enc_w[i]), P(m, params, m->enc_b[i]), R,
-                       width, m->hidden[i]);
+        linear_forward_by(fixed_of(m), m->enc_h[i], h, P(m, params, m->enc_w[i]),
+                          P(m, params, m->enc_b[i]), R, width, m->hidden[i]);
         relu_forward(m->enc_h[i], m->enc_h[i], (size_t)R * m->hidden[i]);
         h = m->enc_h[i];
         width = m->hidden[i];
     }
     const int L = m->latent;
-    forward_layer(m, m->mu, h, P(m, params, m->mu_w), P(m, params, m->mu_b), R, width, L);
-    forward_layer(m, m->logvar, h, P(m, params, m->lv_w), P(m, params, m->lv_b), R, width, L);
+    linear_forward_by(fixed_of(m), m->mu, h, P(m, params, m->mu_w), P(m, params, m->mu_b), R, width,
+                      L);
+    linear_forward_by(fixed_of(m), m->logvar, h, P(m, params, m->lv_w), P(m, params, m->lv_b), R,
+                      width, L);
 }
 
 void vae_decode(vae *m, const float *params, int R)
@@ -146,13 +132,14 @@ void vae_decode(vae *m, const float *params, int R)
     int width = m->latent;
     for (int i = 0; i < m->nhidden; i++) {
         int out = m->hidden[m->nhidden - 1 - i];
-        forward_layer(m, m->dec_h[i], h, P(m, params, m->dec_w[i]), P(m, params, m->dec_b[i]), R,
-                       width, out);
+        linear_forward_by(fixed_of(m), m->dec_h[i], h, P(m, params, m->dec_w[i]),
+                          P(m, params, m->dec_b[i]), R, width, out);
         relu_forward(m->dec_h[i], m->dec_h[i], (size_t)R * out);
         h = m->dec_h[i];
         width = out;
     }
-    forward_layer(m, m->logits, h, P(m, params, m->out_w), P(m, params, m->out_b), R, width, m->in);
+    linear_forward_by(fixed_of(m), m->logits, h, P(m, params, m->out_w), P(m, params, m->out_b), R,
+                      width, m->in);
 }
 
 /* A bounded argument's exp and log1p in plain float arithmetic, so that the
@@ -262,11 +249,8 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
 static void params_backward(const vae *m, float *grads, int w, int b, const float *dout,
                             const float *inp, int R, int C, int OC)
 {
-    float *dw = grads + m->base.params.v[w].offset, *db = grads + m->base.params.v[b].offset;
-    if (m->use_fixed) /* a tree call is the step's one contribution (model.h) */
-        linear_backward_params_fixed(&m->fixed, dw, db, dout, inp, R, C, OC, 1);
-    else
-        linear_backward_params(dw, db, dout, inp, R, C, OC, 1);
+    linear_backward_params_by(fixed_of(m), grads + m->base.params.v[w].offset,
+                              grads + m->base.params.v[b].offset, dout, inp, R, C, OC);
 }
 
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
@@ -284,7 +268,7 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
     int top_w = m->nhidden ? m->hidden[0] : L;
     params_backward(m, grads, m->out_w, m->out_b, m->dlogits, top, R, top_w, D);
     float *dtop = m->nhidden ? m->ddec_h[m->nhidden - 1] : m->dz;
-    backward_input(m, dtop, m->dlogits, P(m, params, m->out_w), R, top_w, D);
+    linear_backward_input_by(fixed_of(m), dtop, m->dlogits, P(m, params, m->out_w), R, top_w, D);
     for (int i = m->nhidden - 1; i >= 0; i--) {
         int out = m->hidden[m->nhidden - 1 - i];
         int in = i ? m->hidden[m->nhidden - i] : L;
@@ -292,7 +276,8 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
         float *dinp = i ? m->ddec_h[i - 1] : m->dz;
         relu_mask(m->ddec_h[i], m->dec_h[i], (size_t)R * out);
         params_backward(m, grads, m->dec_w[i], m->dec_b[i], m->ddec_h[i], inp, R, in, out);
-        backward_input(m, dinp, m->ddec_h[i], P(m, params, m->dec_w[i]), R, in, out);
+        linear_backward_input_by(fixed_of(m), dinp, m->ddec_h[i], P(m, params, m->dec_w[i]), R, in,
+                                 out);
     }
     /* reparameterization and KL */
     const float kw = scale * m->kl_weight;
@@ -313,16 +298,16 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
     if (m->nhidden == 0)
         return;
     float *dh = m->denc_h[m->nhidden - 1];
-    backward_input(m, dh, m->dmu, P(m, params, m->mu_w), R, H, L);
-    backward_input(m, dh, m->dlogvar, P(m, params, m->lv_w), R, H, L);
+    linear_backward_input_by(fixed_of(m), dh, m->dmu, P(m, params, m->mu_w), R, H, L);
+    linear_backward_input_by(fixed_of(m), dh, m->dlogvar, P(m, params, m->lv_w), R, H, L);
     for (int i = m->nhidden - 1; i >= 0; i--) {
         int out = m->hidden[i], in = i ? m->hidden[i - 1] : D;
         const float *inp = i ? m->enc_h[i - 1] : x;
         relu_mask(m->denc_h[i], m->enc_h[i], (size_t)R * out);
         params_backward(m, grads, m->enc_w[i], m->enc_b[i], m->denc_h[i], inp, R, in, out);
         if (i)
-            backward_input(m, m->denc_h[i - 1], m->denc_h[i], P(m, params, m->enc_w[i]), R, in,
-                                  out);
+            linear_backward_input_by(fixed_of(m), m->denc_h[i - 1], m->denc_h[i],
+                                     P(m, params, m->enc_w[i]), R, in, out);
     }
 }
 

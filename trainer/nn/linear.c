@@ -81,3 +81,30 @@ void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *
     if (dbias) /* a column of ones: each sum over rows is a chain of adds */
         gemm_fixed_tree(OC, 1, B, f->nseg, dout, 1, OC, &one, 0, dbias, 1, !write);
 }
+
+void linear_forward_by(const linear_fixed *f, float *out, const float *inp, const float *weight,
+                       const float *bias, int B, int C, int OC)
+{
+    if (f)
+        linear_forward_fixed(f, out, inp, weight, bias, B, C, OC);
+    else
+        linear_forward(out, inp, weight, bias, B, C, OC);
+}
+
+void linear_backward_input_by(const linear_fixed *f, float *dinp, const float *dout,
+                              const float *weight, int B, int C, int OC)
+{
+    if (f)
+        linear_backward_input_fixed(dinp, dout, weight, B, C, OC);
+    else
+        linear_backward_input(dinp, dout, weight, B, C, OC);
+}
+
+void linear_backward_params_by(const linear_fixed *f, float *dweight, float *dbias,
+                               const float *dout, const float *inp, int B, int C, int OC)
+{
+    if (f)
+        linear_backward_params_fixed(f, dweight, dbias, dout, inp, B, C, OC, 1);
+    else
+        linear_backward_params(dweight, dbias, dout, inp, B, C, OC, 1);
+}

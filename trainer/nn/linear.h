@@ -36,4 +36,15 @@ void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *
                                   const float *dout, const float *inp, int B, int C, int OC,
                                   int write);
 
+/* For models that run either way: the OpenBLAS products when f is NULL,
+ * else the fixed-order ones. The parameter gradients are added to without
+ * f, and written with it (a tree call is a whole step's one contribution,
+ * model.h's tree_lanes). */
+void linear_forward_by(const linear_fixed *f, float *out, const float *inp, const float *weight,
+                       const float *bias, int B, int C, int OC);
+void linear_backward_input_by(const linear_fixed *f, float *dinp, const float *dout,
+                              const float *weight, int B, int C, int OC);
+void linear_backward_params_by(const linear_fixed *f, float *dweight, float *dbias,
+                               const float *dout, const float *inp, int B, int C, int OC);
+
 #endif
