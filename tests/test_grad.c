@@ -12,6 +12,7 @@
 #include "trainer/models/vae.h"
 #include "trainer/nn/activation.h"
 #include "trainer/nn/attention.h"
+#include "trainer/nn/conv2d.h"
 #include "trainer/nn/crossentropy.h"
 #include "trainer/nn/embedding.h"
 #include "trainer/nn/layernorm.h"
@@ -114,6 +115,72 @@ START_TEST(linear_layer)
     linear_backward_params(dw2, db2, lr, lx, B, C, OC, 0);
     ck_assert_int_eq(memcmp(dw2, dw, sizeof dw), 0);
     ck_assert_int_eq(memcmp(db2, db, sizeof db), 0);
+}
+END_TEST
+
+/* Convolution: f = sum(r * conv(x)), for a 3 x 3 and a 1 x 1 window,
+ * through OpenBLAS and through the fixed order with the parameter
+ * gradients summed over the two images in the tree. */
+enum { VB = 2, VH = 4, VW = 3, VC = 2, VOC = 3, VK = 3 };
+static float conv_x[VB * VH * VW * VC], conv_w[VOC * VK * VK * VC], conv_b[VOC];
+static float conv_r[VB * VH * VW * VOC], conv_cols[VB * VH * VW * VK * VK * VC];
+static float conv_scratch[VB * VH * VW * (VK * VK * VC + VOC)];
+static int conv_k = 3;
+static const linear_fixed *conv_fixed;
+
+static double conv_loss(void)
+{
+    float out[VB * VH * VW * VOC];
+    conv2d_forward(conv_fixed, out, conv_cols, conv_x, conv_w, conv_b, VB, VH, VW, VC, VOC, conv_k);
+    double f = 0;
+    for (int i = 0; i < VB * VH * VW * VOC; i++)
+        f += (double)conv_r[i] * out[i];
+    return f;
+}
+
+START_TEST(conv2d_layer)
+{
+    float dcols[VB * VH * VW * VK * VK * VC];
+    linear_fixed fixed = {VB, conv_scratch};
+    for (int pass = 0; pass < 4; pass++) {
+        conv_k = pass % 2 ? 1 : 3;
+        conv_fixed = pass >= 2 ? &fixed : NULL;
+        randu(conv_x, sizeof conv_x / sizeof *conv_x, 11, -1, 1);
+        randu(conv_w, sizeof conv_w / sizeof *conv_w, 12, -1, 1);
+        randu(conv_b, VOC, 13, -1, 1);
+        randu(conv_r, sizeof conv_r / sizeof *conv_r, 14, -1, 1);
+        const size_t nw = (size_t)VOC * conv_k * conv_k * VC;
+        float dx[VB * VH * VW * VC] = {0}, dw[VOC * VK * VK * VC] = {0}, db[VOC] = {0};
+        conv_loss();
+        conv2d_backward(conv_fixed, dx, dw, db, dcols, conv_r, conv_cols, conv_w, VB, VH, VW, VC,
+                        VOC, conv_k);
+        check_fd(conv_x, dx, sizeof conv_x / sizeof *conv_x, conv_loss, "conv dinp");
+        check_fd(conv_w, dw, nw, conv_loss, "conv dweight");
+        check_fd(conv_b, db, VOC, conv_loss, "conv dbias");
+    }
+    /* fixed order: each image alone gives the bits of both together, and the
+     * weight gradient of both is the tree (image 0 + image 1) of each alone */
+    conv_k = 3;
+    const size_t img = (size_t)VH * VW, nx = img * VC, no = img * VOC;
+    const size_t nw = (size_t)VOC * VK * VK * VC;
+    float both[VB * VH * VW * VOC], one[VH * VW * VOC], dw_both[VOC * VK * VK * VC];
+    float dw_one[2][VOC * VK * VK * VC], db_both[VOC], db_one[2][VOC], dx[VB * VH * VW * VC];
+    linear_fixed alone = {1, conv_scratch};
+    conv2d_forward(&fixed, both, conv_cols, conv_x, conv_w, conv_b, VB, VH, VW, VC, VOC, VK);
+    conv2d_backward(&fixed, dx, dw_both, db_both, dcols, conv_r, conv_cols, conv_w, VB, VH, VW, VC,
+                    VOC, VK);
+    for (int b = 0; b < VB; b++) {
+        conv2d_forward(&alone, one, conv_cols, conv_x + b * nx, conv_w, conv_b, 1, VH, VW, VC, VOC,
+                       VK);
+        ck_assert_int_eq(memcmp(one, both + b * no, no * sizeof(float)), 0);
+        conv2d_backward(&alone, dx, dw_one[b], db_one[b], dcols, conv_r + b * no, conv_cols, conv_w,
+                        1, VH, VW, VC, VOC, VK);
+    }
+    for (size_t i = 0; i < nw; i++)
+        ck_assert(dw_both[i] == dw_one[0][i] + dw_one[1][i]);
+    for (int i = 0; i < VOC; i++)
+        ck_assert(db_both[i] == db_one[0][i] + db_one[1][i]);
+    conv_fixed = NULL;
 }
 END_TEST
 
@@ -977,6 +1044,7 @@ int main(void)
     TCase *tc = tcase_create("finite differences");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, linear_layer);
+    tcase_add_test(tc, conv2d_layer);
     tcase_add_test(tc, activations);
     tcase_add_test(tc, vae_bernoulli);
     tcase_add_test(tc, vae_gaussian_kl_weight);
