@@ -182,13 +182,6 @@ void comm_tree_allgather(float *buf, size_t n, size_t align)
     }
 }
 
-void comm_tree_sum_float(float *buf, float *tmp, size_t n)
-{
-    size_t lo, hi;
-    comm_tree_reduce_scatter(buf, tmp, n, 1, &lo, &hi);
-    comm_tree_allgather(buf, n, 1);
-}
-
 void comm_bcast_bytes(void *buf, size_t n, int root)
 {
     if (g_size == 1)

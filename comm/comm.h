@@ -29,14 +29,12 @@ void comm_bcast_bytes(void *buf, size_t n, int root);
 
 /* The sum over ranks in a fixed binary tree: ranks r and r + np/2 first,
  * then at np/4, ..., 1, so that rank r's buffer is the subtree of lanes
- * r, r + np, r + 2 np, ... of step.c's lane tree (reduce-scatter by
- * recursive halving, then allgather). np must be a power of two; tmp holds
- * n floats. Every rank ends with the same bits. */
-void comm_tree_sum_float(float *buf, float *tmp, size_t n);
-/* Its two halves. reduce_scatter leaves the tree's sum in buf[*lo, *hi),
- * this rank's share (the rest of buf is scratch); allgather then hands
- * every rank's share of buf to all. The shares' bounds are multiples of
- * align, and the same in both calls for the same n and align. */
+ * r, r + np, r + 2 np, ... of step.c's lane tree; np must be a power of
+ * two. reduce_scatter (recursive halving; tmp holds n floats) leaves the
+ * tree's sum in buf[*lo, *hi), this rank's share (the rest of buf is
+ * scratch), the same bits on whichever rank; allgather then hands every
+ * rank's share of buf to all. The shares' bounds are multiples of align,
+ * and the same in both calls for the same n and align. */
 void comm_tree_reduce_scatter(float *buf, float *tmp, size_t n, size_t align, size_t *lo,
                               size_t *hi);
 void comm_tree_allgather(float *buf, size_t n, size_t align);

@@ -27,13 +27,27 @@ typedef void tile_fn(int K, int nseg, const float *const *ap, long aks, const fl
                      int nj, float *stack, float *out);
 
 /* 8 rows x 2 vectors of 16: 16 accumulators of the 32 registers. */
+/* The first n (clamped to 0..16) lanes of a 16-float vector. */
+static inline __mmask16 lanes16(int n)
+{
+    return n >= 16 ? (__mmask16)0xffff : n > 0 ? (__mmask16)((1u << n) - 1) : (__mmask16)0;
+}
+
+/* One k of an AVX-512 tile's row i: A(i, k) times the two vectors of B's
+ * row k (b0, b1), fused into the row's two accumulators. */
+#define ROW512(i)                                                                                 \
+    do {                                                                                          \
+        const __m512 av = _mm512_set1_ps(a##i[o]);                                                \
+        c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                                               \
+        c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                                               \
+    } while (0)
+
 __attribute__((target("avx512f"))) static void tile_avx512(int K, int nseg,
                                                             const float *const *ap, long aks,
                                                             const float *b, long ldb, int nj,
                                                             float *stack, float *out)
 {
-    const __mmask16 m0 = nj >= 16 ? 0xffff : (__mmask16)((1u << nj) - 1);
-    const __mmask16 m1 = nj >= 32 ? 0xffff : nj > 16 ? (__mmask16)((1u << (nj - 16)) - 1) : 0;
+    const __mmask16 m0 = lanes16(nj), m1 = lanes16(nj - 16);
     for (int s = 0; s < nseg; s++) {
     const long k0 = (long)s * K;
     const float *a0 = ap[0] + k0 * aks, *a1 = ap[1] + k0 * aks, *a2 = ap[2] + k0 * aks;
@@ -48,21 +62,14 @@ __attribute__((target("avx512f"))) static void tile_avx512(int K, int nseg,
         const float *bk = bs + k * ldb;
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
         const long o = k * aks;
-#define ROW(i)                                                                                    \
-    do {                                                                                          \
-        const __m512 av = _mm512_set1_ps(a##i[o]);                                                \
-        c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                                               \
-        c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                                               \
-    } while (0)
-        ROW(0);
-        ROW(1);
-        ROW(2);
-        ROW(3);
-        ROW(4);
-        ROW(5);
-        ROW(6);
-        ROW(7);
-#undef ROW
+        ROW512(0);
+        ROW512(1);
+        ROW512(2);
+        ROW512(3);
+        ROW512(4);
+        ROW512(5);
+        ROW512(6);
+        ROW512(7);
     }
     /* the left sibling first, as in merge() */
     int l = 0;
@@ -265,8 +272,7 @@ int gemm_force(const char *name)
 __attribute__((target("avx512f"))) static void put_avx512(const float *out, float *c, long ldc,
                                                            int mi, int nj, int accumulate)
 {
-    const __mmask16 m0 = nj >= 16 ? 0xffff : (__mmask16)((1u << nj) - 1);
-    const __mmask16 m1 = nj >= 32 ? 0xffff : nj > 16 ? (__mmask16)((1u << (nj - 16)) - 1) : 0;
+    const __mmask16 m0 = lanes16(nj), m1 = lanes16(nj - 16);
     for (int i = 0; i < mi; i++) {
         float *ci = c + (long)i * ldc;
         __m512 v0 = _mm512_loadu_ps(out + i * TN), v1 = _mm512_loadu_ps(out + i * TN + 16);
@@ -286,8 +292,7 @@ __attribute__((target("avx512f"))) static void rows4_avx512(int K, const float *
                                                              long aks, const float *b, long ldb,
                                                              int nj, float *out)
 {
-    const __mmask16 m0 = nj >= 16 ? 0xffff : (__mmask16)((1u << nj) - 1);
-    const __mmask16 m1 = nj >= 32 ? 0xffff : nj > 16 ? (__mmask16)((1u << (nj - 16)) - 1) : 0;
+    const __mmask16 m0 = lanes16(nj), m1 = lanes16(nj - 16);
     const float *a0 = ap[0], *a1 = ap[1], *a2 = ap[2], *a3 = ap[3];
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m512 c30 = c00, c31 = c00;
@@ -296,17 +301,10 @@ __attribute__((target("avx512f"))) static void rows4_avx512(int K, const float *
         const float *bk = b + k * ldb;
         const __m512 b0 = _mm512_maskz_loadu_ps(m0, bk), b1 = _mm512_maskz_loadu_ps(m1, bk + 16);
         const long o = k * aks;
-#define ROW(i)                                                                                    \
-    do {                                                                                          \
-        const __m512 av = _mm512_set1_ps(a##i[o]);                                                \
-        c##i##0 = _mm512_fmadd_ps(av, b0, c##i##0);                                               \
-        c##i##1 = _mm512_fmadd_ps(av, b1, c##i##1);                                               \
-    } while (0)
-        ROW(0);
-        ROW(1);
-        ROW(2);
-        ROW(3);
-#undef ROW
+        ROW512(0);
+        ROW512(1);
+        ROW512(2);
+        ROW512(3);
     }
     _mm512_storeu_ps(out, c00);
     _mm512_storeu_ps(out + 16, c01);
