@@ -307,6 +307,12 @@ static void adamw_step(run *r, const span *sp, double lr, long t)
     r->pool_job = POOL_LANES;
 }
 
+/* Whether the ranks hold shares of the span (the lane tree over ranks)
+ * rather than each the whole: the same on every rank. A rank's share may
+ * still be the whole span or nothing (a span under two chunks), so this,
+ * not the share's size, says whether the collectives run. */
+static int shares_split(const run *r) { return r->tree && r->np > 1; }
+
 /* The first tensor of the span whose summed gradient holds a NaN or an
  * infinity, or -1. The sum is the same on every rank, and so is the
  * verdict. */
@@ -326,7 +332,7 @@ static int nonfinite_tensor(const run *r, const span *sp)
             }
         }
     }
-    if (r->own_hi - r->own_lo == sp->n)
+    if (!shares_split(r))
         return bad; /* the whole sum is here, the same on every rank */
     const int first = -comm_max_int(bad >= 0 ? -bad : -INT_MAX); /* the ranks' shares */
     return first == INT_MAX ? -1 : first;
@@ -349,7 +355,7 @@ static double tree_norm(run *r, const span *sp)
             s += (double)r->grad[i] * r->grad[i];
         r->norm_parts[c] = s;
     }
-    if (r->own_hi - r->own_lo != sp->n)
+    if (shares_split(r))
         comm_sum_double(r->norm_parts, nchunks);
     double norm2 = 0.0;
     for (size_t c = 0; c < nchunks; c++)
@@ -411,7 +417,7 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
     if (p == 0)
         s->norm = norm;
     adamw_step(r, &sp, s->lr, r->step + 1);
-    if (r->own_hi - r->own_lo != sp.n) /* each rank updated its share: all to all */
+    if (shares_split(r)) /* each rank updated its share: all to all */
         comm_tree_allgather(r->params + sp.lo, sp.n, NORM_CHUNK);
     return 0;
 }
