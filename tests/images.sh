@@ -1,9 +1,10 @@
 #!/bin/bash
 # The image side end to end on the synthetic images: a classifier reports
-# its accuracy, a GAN trains in its two phases, sample writes generated
-# images as a shard file and a PNG grid (and the VAE's reconstructions),
-# score gives the Frechet distance and the floor, and the same seed gives
-# the same images.
+# its accuracy, a GAN trains in its two phases, a small Glow learns (bits
+# per dimension fall, its test images go to z and back within 1e-4),
+# sample writes generated images as a shard file and a PNG grid (and the
+# VAE's reconstructions; Glow's at a temperature), score gives the Frechet
+# distance and the floor, and the same seed gives the same images.
 . "$(dirname "$0")/lib.sh"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 D="$TESTTMP/data"
@@ -25,6 +26,25 @@ run "GAN, two phases a step" "$TESTTMP/gan" "test discriminator loss" --model ga
 grep -q "loss D [0-9.]* G [0-9.]* nats/image" "$TESTTMP/log" && ok "the progress line shows both losses" ||
     bad "no D and G losses on the progress line"
 run "VAE" "$TESTTMP/vae" "test negative ELBO" --steps 20 --hidden 64,32
+run "Glow" "$TESTTMP/glow" "test negative log-likelihood .* bits/dim" --model glow --steps 40 \
+    --flow-steps 2 --width 16 --warmup 10 --log-every 20
+first=$(grep -m1 '^step' "$TESTTMP/log" | sed -n 's/.*(\([0-9.]*\) bits\/dim).*/\1/p')
+last=$(sed -n 's/^final:.*(\([0-9.]*\) bits\/dim).*/\1/p' "$TESTTMP/log")
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a && b > 0) }' &&
+    ok "Glow learns: $first bits/dim at step 20, test $last at step 40" || bad "Glow: $first then $last bits/dim"
+out=$("$TRAINER" eval --checkpoint "$TESTTMP/glow/checkpoint.h5" --data "$D" 2>&1)
+err=$(sed -n 's/^invertibility: .*largest error \([0-9.e+-]*\) .*/\1/p' <<<"$out")
+awk -v e="$err" 'BEGIN { exit !(e != "" && e < 1e-4) }' &&
+    ok "Glow: test images to z and back, largest relative error $err" || bad "Glow invertibility: $out"
+grep -q "test negative log-likelihood .*($last bits/dim)" <<<"$out" &&
+    ok "Glow: eval repeats the run's test bits/dim" || bad "Glow eval: $out (run: $last)"
+for t in 0.7 1.0; do
+    "$TRAINER" sample --checkpoint "$TESTTMP/glow/checkpoint.h5" --count 16 --temperature $t --seed 2 \
+        --out "$TESTTMP/glow$t.h5" --png "$TESTTMP/glow$t.png" >/dev/null || bad "Glow sample at $t"
+done
+[ -s "$TESTTMP/glow0.7.png" ] && [ "$(h5dump -d /images "$TESTTMP/glow0.7.h5" | tail -n +2 | md5sum)" != \
+    "$(h5dump -d /images "$TESTTMP/glow1.0.h5" | tail -n +2 | md5sum)" ] &&
+    ok "Glow samples at temperatures 0.7 and 1.0 (different images)" || bad "Glow samples"
 S=(--count 50 --seed 3)
 if "$TRAINER" sample --checkpoint "$TESTTMP/gan/checkpoint.h5" "${S[@]}" --out "$TESTTMP/a.h5" \
     --png "$TESTTMP/a.png" >/dev/null &&

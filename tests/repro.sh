@@ -2,8 +2,8 @@
 # Bitwise reproducibility (--reduce exact, the default), for a small VAE (in
 # the fixed-point sum with micro-steps, and in the lane tree without), a
 # small GPT, a small LSTM (all three with gradient accumulation, the language
-# models with dropout), a small GAN (two phases a step) and a small classifier (the
-# GAN and the classifier in the lane tree): the parameters after 12
+# models with dropout), a small GAN (two phases a step), a small classifier and a
+# small Glow (the last three in the lane tree): the parameters after 12
 # steps are the same bits for -np 1, 2, 4 and 8, for any number of lane
 # threads, for a run stopped at step 5 at -np 4 and resumed at -np 2, and for
 # the same run twice.
@@ -23,6 +23,7 @@ LSTM="train --model lstm --data $TESTTMP/text --layers 2 --embed 16 --dim 32 --c
 
 GAN="train --model gan --data $TESTTMP/data --batch 32 --latent 8 --log-every 100"
 CLS="train --model classifier --data $TESTTMP/data --batch 32 --log-every 100"
+GLOW="train --model glow --data $TESTTMP/data --batch 16 --flow-steps 2 --width 8 --log-every 100"
 
 run() { # run NP RUN_DIR STEPS [more args], with $ARGS
     local np=$1 dir=$2 steps=$3
@@ -31,7 +32,7 @@ run() { # run NP RUN_DIR STEPS [more args], with $ARGS
         { cat "$TESTTMP/log"; return 1; }
 }
 
-for model in VAE TREE GPT LSTM GAN CLS; do
+for model in VAE TREE GPT LSTM GAN CLS GLOW; do
     ARGS=${!model}
     R="$TESTTMP/$model"
     declare -A sum=()

@@ -42,6 +42,13 @@ int cmd_eval(int argc, char **argv)
         snprintf(what, sizeof what, "%s at step %ld", r.cfg.checkpoint, r.step);
         if (r.loud)
             print_eval(&r, what, &e);
+        if (r.mt->roundtrip) {
+            const double err = evaluate_roundtrip(&r);
+            if (r.loud)
+                printf("invertibility: x -> z -> x over the %s split: largest error %.3g of an "
+                       "image's largest value\n",
+                       r.task->eval_name, err);
+        }
         status = EXIT_DONE;
     }
     run_end(&r);

@@ -3,6 +3,7 @@
 
 #include "models/classifier.h"
 #include "models/gan.h"
+#include "models/glow.h"
 #include "models/gpt.h"
 #include "models/lstm.h"
 #include "models/vae.h"
@@ -16,6 +17,7 @@ static const model_type *const BUILT_IN[] = {
     &lstm_model,
     &gan_model,
     &classifier_model,
+    &glow_model,
 };
 
 #define MAX_MODELS 32

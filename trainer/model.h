@@ -64,6 +64,11 @@ struct model_type {
     void (*destroy)(model *m);
     /* Initial parameters, drawn from the (seed, RNG_INIT) stream. */
     void (*init)(const model *m, float *params, uint32_t seed);
+    /* Optional: after init, on a run's first start, sets what is taken
+     * from data (Glow's actnorm) from a forward pass over b: --batch rows
+     * of lane 0's stream from step 0 on, keyed as in training (run.c): the
+     * same rows whatever -np, computed once and broadcast. */
+    void (*init_from_data)(model *m, float *params, const batch *b);
     void (*forward)(model *m, const float *params, const batch *b, double *row_loss);
     void (*backward)(model *m, const float *params, float *grad, const batch *b, float scale);
 
@@ -112,6 +117,14 @@ struct model_type {
     int nfigures;
     const char *const *figure_names;
     void (*figures)(const model *m, double *out);
+
+    /* Optional, density models: values per loss unit (784 for a 28 x 28
+     * image), to report the loss in bits per dimension too. */
+    double (*dims_per_unit)(const model *m);
+    /* Optional, invertible models: the batch's rows to the latent space and
+     * back; returns the largest error relative to a row's largest value
+     * (the eval command reports it). */
+    double (*roundtrip)(model *m, const float *params, const batch *b);
 
     /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
     double (*flops_per_unit)(const model *m);

@@ -70,9 +70,12 @@ void print_progress(const run *r, const step_result *s, const double *loss, doub
         snprintf(norm, sizeof norm, "%7.3f", s->norm);
     char losses[128];
     loss_text(r, loss, losses, sizeof losses);
-    printf("step %6ld/%ld | epoch %6.2f | loss %s nats/%s | lr %.2e | norm %s | %8.0f %s/s",
+    char dims[48] = "";
+    if (r->dims_per_unit > 0)
+        snprintf(dims, sizeof dims, " (%.4f bits/dim)", loss[0] / r->dims_per_unit / M_LN2);
+    printf("step %6ld/%ld | epoch %6.2f | loss %s nats/%s%s | lr %.2e | norm %s | %8.0f %s/s",
            r->step, r->total_steps, (double)r->step * units / (double)r->data.n_train, losses,
-           task_unit(r->task, &r->data), s->lr, norm, per_s, r->task->rate_unit);
+           task_unit(r->task, &r->data), dims, s->lr, norm, per_s, r->task->rate_unit);
     if (r->flops_per_unit > 0)
         printf(" | MFU %4.1f%% %4.0f GFLOP/s", mfu(r, per_s), per_s * r->flops_per_unit / 1e9);
     printf(" | elapsed %s | eta %s\n", el, eta);
@@ -92,6 +95,8 @@ static void eval_phrase(const run *r, const eval_result *e, char *buf, size_t si
                  exp(e->loss), e->nats / e->text_bytes / M_LN2, 100.0 * e->unknown / e->units);
     else if (e->accuracy >= 0)
         snprintf(also, sizeof also, "accuracy %.2f%%", 100.0 * e->accuracy);
+    else if (r->dims_per_unit > 0)
+        snprintf(also, sizeof also, "%.4f bits/dim", e->loss / r->dims_per_unit / M_LN2);
     else
         snprintf(also, sizeof also, "%.4f bits/%s", e->loss / M_LN2, u);
     snprintf(buf, size, "%s %s %.4f nats/%s (%s) over %s", r->task->eval_name, r->mt->loss_name,

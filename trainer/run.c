@@ -6,6 +6,7 @@
 #include "io/checkpoint.h"
 #include "draft.h"
 #include "kernel.h"
+#include "philox.h"
 #include "util.h"
 
 #include <cblas.h>
@@ -277,7 +278,44 @@ int run_build_model(run *r)
     }
     r->mt->init(m0, r->params, (uint32_t)r->cfg.seed);
     r->flops_per_unit = r->mt->flops_per_unit ? r->mt->flops_per_unit(m0) : 0.0;
+    r->dims_per_unit = r->mt->dims_per_unit ? r->mt->dims_per_unit(m0) : 0.0;
     r->lane_loss = xcalloc((size_t)r->nlanes + 1 + MAX_FIGURES, sizeof(double), "losses");
+    return 0;
+}
+
+/* Rank 0's local lane 0 is lane 0 (run_setup_lanes): its rows of steps 0,
+ * 1, ... until --batch of them, with their own draws, as training will
+ * see them first. */
+int run_init_from_data(run *r)
+{
+    if (!r->mt->init_from_data)
+        return 0;
+    int failed = 0;
+    if (r->rank == 0) {
+        const int n = r->cfg.batch, per_step = r->lane_rows > 0 ? r->lane_rows : 1;
+        const data_shape shape = r->task->shape(&r->data, &r->cfg);
+        model *m = r->mt->create(&r->cfg, &shape, n);
+        failed = m == NULL;
+        if (m) {
+            batch b;
+            batch_alloc(&b, n, shape.in, shape.T);
+            b.rows = n;
+            b.seed = (uint32_t)r->cfg.seed;
+            b.purpose = RNG_EPS;
+            b.train = 1;
+            b.nseg = 1;
+            b.call_stream = 0;
+            for (int at = 0, step = 0; at < n; at += per_step, step++)
+                r->task->fill(&r->cfg, &r->data, &b, at, 0, step, 0,
+                              n - at < per_step ? n - at : per_step);
+            r->mt->init_from_data(m, r->params, &b);
+            batch_free(&b);
+            m->type->destroy(m);
+        }
+    }
+    if (agree(failed))
+        return -1;
+    comm_bcast_bytes(r->params, r->pt->total * sizeof(float), 0);
     return 0;
 }
 

@@ -77,6 +77,7 @@ typedef struct run {
     double *lane_loss; /* each lane's loss, the stop requests, the model's figures */
     long step, total_steps;
     double flops_per_unit, peak_flops;
+    double dims_per_unit; /* density models: bits per dimension beside nats (model.h) */
     char peak_how[160]; /* how peak_flops was found, for the banner */
 } run;
 
@@ -100,6 +101,9 @@ int run_setup_lanes(run *r);
 void run_setup_inference(run *r, int rows);
 int run_load_data(run *r, int need_train);
 int run_build_model(run *r);
+/* A fresh run of a model that takes part of its initial state from data
+ * (model.h's init_from_data): rank 0 computes it, every rank gets it. */
+int run_init_from_data(run *r);
 int run_read_checkpoint(run *r, const char *path, const ckpt_meta *meta);
 /* The checkpoint's vocabulary (word tokens): it must be the loaded data's,
  * or, with no data loaded (sample), it becomes the data format. */
@@ -141,5 +145,8 @@ typedef struct {
     double accuracy;   /* classifiers: the share of rows whose likeliest class is their label; -1 */
 } eval_result;
 eval_result evaluate(run *r);
+/* Invertible models (model.h's roundtrip): the largest relative error of
+ * the evaluation rows taken to the latent space and back, over all ranks. */
+double evaluate_roundtrip(run *r);
 
 #endif

@@ -481,3 +481,22 @@ eval_result evaluate(run *r)
     e.accuracy = r->mt->correct && sums[4] > 0 ? sums[3] / sums[4] : -1.0;
     return e;
 }
+
+double evaluate_roundtrip(run *r)
+{
+    worker *w = &r->work[0];
+    batch *b = &w->b;
+    b->seed = (uint32_t)r->cfg.seed;
+    b->purpose = RNG_EVAL;
+    b->train = 0;
+    b->nseg = 1;
+    b->phase = 0;
+    float worst = 0.0f;
+    size_t cursor = 0;
+    while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
+        const float e = (float)r->mt->roundtrip(w->m, r->params, b);
+        worst = e > worst ? e : worst;
+    }
+    comm_max_float(&worst, 1);
+    return worst;
+}

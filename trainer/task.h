@@ -22,6 +22,7 @@ struct model;
 /* What a model needs to know of the data to size itself. */
 typedef struct {
     size_t in; /* values per image (image task) */
+    int h, w;  /* its height and width */
     int T;     /* positions per row (text task) */
     int vocab; /* token ids are 0 .. vocab - 1 (text task) */
 } data_shape;

@@ -69,6 +69,8 @@ static void record_eval(const run *r, loop_state *ls, const char *kind, const ev
     }
     if (e->accuracy >= 0)
         v[n++] = (metric){"eval_accuracy", e->accuracy};
+    if (r->dims_per_unit > 0)
+        v[n++] = (metric){"eval_bits_per_dim", e->loss / r->dims_per_unit / M_LN2};
     v[n++] = (metric){"elapsed_s", now_seconds() - ls->t0};
     metrics_write(&ls->met, kind, r->step, v, n);
 }
@@ -81,7 +83,8 @@ static int set_up(run *r, int argc, char **argv, char *resume, size_t size, ckpt
     *status = EXIT_BAD_INPUT;
     const config *c = &r->cfg;
     if (run_setup_lanes(r) != 0 || run_load_data(r, 1) != 0 ||
-        (resume[0] && run_read_vocab(r, resume) != 0) || run_build_model(r) != 0)
+        (resume[0] && run_read_vocab(r, resume) != 0) || run_build_model(r) != 0 ||
+        (!resume[0] && run_init_from_data(r) != 0))
         return -1;
     if (resume[0] && run_read_checkpoint(r, resume, meta) != 0)
         return -1;

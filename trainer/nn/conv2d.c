@@ -4,7 +4,7 @@
 
 /* Row (b, y, x) of cols: the k x k window around the pixel, tap by tap,
  * each tap's C channels, zeros outside the image. */
-static void im2col(float *cols, const float *inp, int B, int H, int W, int C, int k)
+void conv2d_im2col(float *cols, const float *inp, int B, int H, int W, int C, int k)
 {
     const int r = k / 2;
     const size_t row = (size_t)k * k * C;
@@ -50,7 +50,7 @@ void conv2d_forward(const linear_fixed *f, float *out, float *cols, const float 
                     const float *weight, const float *bias, int B, int H, int W, int C, int OC,
                     int k)
 {
-    im2col(cols, inp, B, H, W, C, k);
+    conv2d_im2col(cols, inp, B, H, W, C, k);
     linear_forward_by(f, out, cols, weight, bias, B * H * W, k * k * C, OC);
 }
 

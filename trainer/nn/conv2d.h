@@ -22,6 +22,10 @@ void conv2d_forward(const linear_fixed *f, float *out, float *cols, const float 
                     const float *weight, const float *bias, int B, int H, int W, int C, int OC,
                     int k);
 
+/* The forward's cols of inp again, for a backward whose forward's cols
+ * were overwritten (a model that keeps one cols buffer for all layers). */
+void conv2d_im2col(float *cols, const float *inp, int B, int H, int W, int C, int k);
+
 /* dcols: scratch of the size of cols. */
 void conv2d_backward(const linear_fixed *f, float *dinp, float *dweight, float *dbias,
                      float *dcols, const float *dout, const float *cols, const float *weight,

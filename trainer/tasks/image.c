@@ -41,7 +41,7 @@ static void fill_pixels(float *dst, const uint8_t *src, size_t n)
 static data_shape image_shape(const dataset *d, const config *c)
 {
     (void)c;
-    return (data_shape){.in = d->in};
+    return (data_shape){.in = d->in, .h = (int)d->fmt.h, .w = (int)d->fmt.w};
 }
 
 static int image_units_per_row(const config *c)
