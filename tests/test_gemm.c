@@ -190,6 +190,25 @@ START_TEST(linear_fixed_matches_blas)
 }
 END_TEST
 
+/* Many rows and 16 or more outputs run with the weight transposed, one row
+ * with the activations transposed: the same chain per output, the same
+ * bits. */
+START_TEST(linear_orientations_agree)
+{
+    enum { B = 40, C = 37, OC = 20 };
+    float *x = random_floats((size_t)B * C, 12), *w = random_floats((size_t)OC * C, 13);
+    float *bias = random_floats((size_t)OC, 14);
+    static float scratch[B * (C + OC)], all[B * OC], one[OC];
+    linear_fixed f = {1, scratch};
+    linear_forward_fixed(&f, all, x, w, bias, B, C, OC);
+    for (int b = 0; b < B; b++) {
+        linear_forward_fixed(&f, one, x + (size_t)b * C, w, bias, 1, C, OC);
+        ck_assert_int_eq(memcmp(one, all + (size_t)b * OC, sizeof one), 0);
+    }
+    free(x), free(w), free(bias);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gemm");
@@ -200,6 +219,7 @@ int main(void)
     tcase_add_test(tc, paths_agree);
     tcase_add_test(tc, tree_is_the_tree);
     tcase_add_test(tc, linear_fixed_matches_blas);
+    tcase_add_test(tc, linear_orientations_agree);
     suite_add_tcase(s, tc);
     printf("gemm: paths on this CPU: best %s\n", gemm_path());
     return run_suite(s);

@@ -117,8 +117,8 @@ START_TEST(conv2d_layer)
         const size_t nw = (size_t)VOC * conv_k * conv_k * VC;
         float dx[VB * VH * VW * VC] = {0}, dw[VOC * VK * VK * VC] = {0}, db[VOC] = {0};
         conv_loss();
-        conv2d_backward(conv_fixed, dx, dw, db, dcols, conv_r, conv_cols, conv_w, VB, VH, VW, VC,
-                        VOC, conv_k);
+        conv2d_backward(conv_fixed, dx, dw, db, conv_cols, dcols, conv_r, conv_x, conv_w, VB, VH,
+                        VW, VC, VOC, conv_k);
         check_fd(conv_x, dx, sizeof conv_x / sizeof *conv_x, conv_loss, "conv dinp");
         check_fd(conv_w, dw, nw, conv_loss, "conv dweight");
         check_fd(conv_b, db, VOC, conv_loss, "conv dbias");
@@ -132,13 +132,14 @@ START_TEST(conv2d_layer)
     float dw_one[2][VOC * VK * VK * VC], db_both[VOC], db_one[2][VOC], dx[VB * VH * VW * VC];
     linear_fixed alone = {1, conv_scratch};
     conv2d_forward(&fixed, both, conv_cols, conv_x, conv_w, conv_b, VB, VH, VW, VC, VOC, VK);
-    conv2d_backward(&fixed, dx, dw_both, db_both, dcols, conv_r, conv_cols, conv_w, VB, VH, VW, VC,
-                    VOC, VK);
+    conv2d_backward(&fixed, dx, dw_both, db_both, conv_cols, dcols, conv_r, conv_x, conv_w, VB, VH,
+                    VW, VC, VOC, VK);
     for (int b = 0; b < VB; b++) {
         conv2d_forward(&alone, one, conv_cols, conv_x + b * nx, conv_w, conv_b, 1, VH, VW, VC, VOC,
                        VK);
         ck_assert_int_eq(memcmp(one, both + b * no, no * sizeof(float)), 0);
-        conv2d_backward(&alone, dx, dw_one[b], db_one[b], dcols, conv_r + b * no, conv_cols, conv_w,
+        conv2d_backward(&alone, dx, dw_one[b], db_one[b], conv_cols, dcols, conv_r + b * no,
+                        conv_x + b * nx, conv_w,
                         1, VH, VW, VC, VOC, VK);
     }
     for (size_t i = 0; i < nw; i++)

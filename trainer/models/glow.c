@@ -138,26 +138,33 @@ static size_t arena_floats(const glow *g, int R, int carve_them)
             TAKE(v->prior, n);
         }
     }
-    /* level 0 has the most pixels; its convolutions' inputs the widest rows */
-    const size_t N0 = (size_t)R * g->lv[0].H * g->lv[0].W;
-    TAKE(m->wk.cols, N0 * 9 * g->width);
-    TAKE(m->wk.dcols, N0 * 9 * g->width);
+    /* the convolutions' windows, an image at a time: level 0 has the most
+     * pixels, the coupling's last convolution the widest input */
+    const size_t HW0 = (size_t)g->lv[0].H * g->lv[0].W, N0 = (size_t)R * HW0;
+    const size_t widest = (size_t)(g->width > g->lv[0].C ? g->width : g->lv[0].C);
+    TAKE(m->wk.cols, HW0 * 9 * widest);
+    TAKE(m->wk.dcols, HW0 * 9 * widest);
     TAKE(m->wk.tmp, N0 * 2 * g->width + 4 * (size_t)R * HW);
 #undef TAKE
     return total;
 }
 
-/* linear.h's fixed-order forward needs rows * (in + out) floats: the
- * largest of every product's. */
+/* The fixed-order products' scratch: linear.h's forward needs rows * (in +
+ * out) floats, conv2d.h says its own; the largest of all (nseg is at most
+ * the rows). */
 static size_t fixed_scratch_floats(const glow *g)
 {
     size_t most = 0;
     for (int l = 0; l < g->levels; l++) {
-        const size_t N = (size_t)g->max_rows * g->lv[l].H * g->lv[l].W;
-        const size_t C = (size_t)g->lv[l].C, h = C / 2, w = (size_t)g->width;
-        const size_t per_pixel[5] = {9 * h + w, 2 * w, 9 * w + C, 2 * C, 9 * h + C};
+        const level *v = &g->lv[l];
+        const size_t N = (size_t)g->max_rows * v->H * v->W;
+        const int C = v->C, h = C / 2, w = g->width, R = g->max_rows;
+        const size_t need[5] = {N * 2 * w, N * 2 * (size_t)C,
+                                conv2d_scratch_floats(R, v->H, v->W, h, w, 3),
+                                conv2d_scratch_floats(R, v->H, v->W, w, C, 3),
+                                conv2d_scratch_floats(R, v->H, v->W, h, C, 3)};
         for (int i = 0; i < 5; i++)
-            most = N * per_pixel[i] > most ? N * per_pixel[i] : most;
+            most = need[i] > most ? need[i] : most;
     }
     return most;
 }
@@ -420,9 +427,9 @@ static void glow_backward_batch(model *base, const float *params, float *grad, c
             for (size_t q = 0; q < (size_t)N; q++)
                 gauss_backward(dout + q * C + h, dprior + q * C, dprior + q * C + h,
                                out + q * C + h, v->prior + q * C, v->prior + q * C + h, h, scale);
-            conv2d_im2col(g->wk.cols, v->kept, R, v->H, v->W, h, 3);
-            conv2d_backward(f, dkept, G(g, grad, v->prior_w), G(g, grad, v->prior_b), g->wk.dcols,
-                            dprior, g->wk.cols, P(g, params, v->prior_w), R, v->H, v->W, h, C, 3);
+            conv2d_backward(f, dkept, G(g, grad, v->prior_w), G(g, grad, v->prior_b), g->wk.cols,
+                            g->wk.dcols, dprior, v->kept, P(g, params, v->prior_w), R, v->H, v->W,
+                            h, C, 3);
             for (size_t q = 0; q < (size_t)N; q++)
                 memcpy(dout + q * C, dkept + q * h, (size_t)h * sizeof *dout);
         }

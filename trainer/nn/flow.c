@@ -387,19 +387,17 @@ void coupling_backward(const flow_work *wk, const coupling_acts *a, float *dx,
             doq[h + j] = (dyb * (xq[h + j] + oq[j]) * s + ld) * (1.0f - s);
         }
     }
-    conv2d_im2col(wk->cols, a->h2, B, H, W, hidden, 3);
     memset(dh2, 0, N * hidden * sizeof *dh2);
-    conv2d_backward(wk->f, dh2, g->w3, g->b3, wk->dcols, dout, wk->cols, p->w3, B, H, W, hidden,
-                    C, 3);
+    conv2d_backward(wk->f, dh2, g->w3, g->b3, wk->cols, wk->dcols, dout, a->h2, p->w3, B, H, W,
+                    hidden, C, 3);
     relu_mask(dh2, a->h2, N * hidden);
     linear_backward_params_by(wk->f, g->w2, g->b2, dh2, a->h1, (int)N, hidden, hidden);
     memset(dh1, 0, N * hidden * sizeof *dh1);
     linear_backward_input_by(wk->f, dh1, dh2, p->w2, (int)N, hidden, hidden);
     relu_mask(dh1, a->h1, N * hidden);
-    conv2d_im2col(wk->cols, a->xa, B, H, W, h, 3);
     memset(dxa, 0, N * h * sizeof *dxa);
-    conv2d_backward(wk->f, dxa, g->w1, g->b1, wk->dcols, dh1, wk->cols, p->w1, B, H, W, h, hidden,
-                    3);
+    conv2d_backward(wk->f, dxa, g->w1, g->b1, wk->cols, wk->dcols, dh1, a->xa, p->w1, B, H, W, h,
+                    hidden, 3);
     for (size_t q = 0; q < N; q++)
         for (int j = 0; j < h; j++)
             dx[q * C + j] += dxa[q * h + j];

@@ -85,9 +85,9 @@ typedef struct {
     float *xa, *h1, *h2, *o;
 } coupling_acts;
 
-/* Scratch of a call: cols and dcols N * 9 * max(C/2, hidden) floats each,
- * tmp N * (2 hidden + 2 C) floats; f's scratch as conv2d.h says for the
- * widest of the three convolutions. */
+/* Scratch of a call: cols and dcols H * W * 9 * max(C/2, hidden) floats
+ * each (conv2d.h: an image at a time), tmp N * (2 hidden + 2 C) floats;
+ * f's scratch as conv2d.h and linear.h say for the three products. */
 typedef struct {
     const linear_fixed *f;
     float *cols, *dcols, *tmp;

@@ -51,15 +51,24 @@ static void transpose(float *restrict dst, const float *restrict src, int R, int
         }
 }
 
-/* out^T[OC, B] = weight . inp^T: the weight is read as it is stored and the
- * (smaller) activations are transposed, both ways. */
+/* Either out^T[OC, B] = weight . inp^T, reading the weight as it is stored
+ * and transposing the activations both ways (few rows: the MLPs' lanes), or
+ * out = inp . weight^T with the weight transposed (many rows and enough
+ * outputs to fill the vector columns: a convolution's pixels). Each output
+ * is the same chain of multiply-adds either way. */
 void linear_forward_fixed(const linear_fixed *f, float *out, const float *inp,
                           const float *weight, const float *bias, int B, int C, int OC)
 {
-    float *inp_t = f->scratch, *out_t = f->scratch + (size_t)B * C;
-    transpose(inp_t, inp, B, C);
-    gemm_fixed(OC, B, C, weight, C, 1, inp_t, B, out_t, B, 0);
-    transpose(out, out_t, OC, B);
+    if (OC >= 16 && B > OC) {
+        float *weight_t = f->scratch;
+        transpose(weight_t, weight, OC, C);
+        gemm_fixed(B, OC, C, inp, C, 1, weight_t, OC, out, OC, 0);
+    } else {
+        float *inp_t = f->scratch, *out_t = f->scratch + (size_t)B * C;
+        transpose(inp_t, inp, B, C);
+        gemm_fixed(OC, B, C, weight, C, 1, inp_t, B, out_t, B, 0);
+        transpose(out, out_t, OC, B);
+    }
     if (bias)
         for (int b = 0; b < B; b++)
             for (int o = 0; o < OC; o++)
