@@ -10,6 +10,7 @@
 #   bash jobs/bench.sh lstm    lstm-kjv on data/kjv, tokens/s
 #   bash jobs/bench.sh words   lstm-kjv-words on data/kjv-words, tokens/s
 #   bash jobs/bench.sh gan     the GAN on data/fmnist, samples/s
+#   bash jobs/bench.sh glow    Glow (jobs/glow.conf) on data/fmnist, samples/s
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -27,7 +28,10 @@ lstm) args="--config jobs/lstm-kjv.conf --steps ${STEPS:-20} --eval-every 0 --sa
     ref="jobs/reference/lstm_kjv.py --steps ${STEPS:-20} --eval-every 0" ;;
 words) args="--config jobs/lstm-kjv-words.conf --steps ${STEPS:-200} --eval-every 0"; unit=tokens ;;
 gan) args="--config jobs/gan.conf --steps ${STEPS:-300}"; unit=samples ;;
-*) echo "usage: $0 vae|gpt|lstm|words|gan" >&2; exit 2 ;;
+glow) args="--config jobs/glow.conf --steps ${STEPS:-100}"; unit=samples
+    ref="jobs/reference/glow.py --steps ${STEPS:-100} --eval 500"
+    ref_threads=$(nproc) ;; # its convolutions (oneDNN) are fastest on every core
+*) echo "usage: $0 vae|gpt|lstm|words|gan|glow" >&2; exit 2 ;;
 esac
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -39,9 +43,10 @@ for r in $(seq "$REPEATS"); do
                 sed -n "s/^final: .*train \([0-9]*\) $unit\/s.*/\1/p" >>"$tmp/$mode-$np"
         done
     done
-    # PyTorch at its best setting here: one torch thread, OpenBLAS on every core
+    # PyTorch at its best setting here: one torch thread, OpenBLAS on every
+    # core (the MLPs and the language models), or torch threads on every core
     if [ -n "$ref" ] && [ -z "${NO_REFERENCE:-}" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-        OPENBLAS_NUM_THREADS=$(nproc) /usr/bin/python3 $ref --threads 1 2>&1 |
+        OPENBLAS_NUM_THREADS=$(nproc) /usr/bin/python3 $ref --threads "${ref_threads:-1}" 2>&1 |
             sed -n "s/^final: .*train \([0-9]*\) $unit\/s.*/\1/p" >>"$tmp/torch"
     fi
 done
@@ -56,4 +61,4 @@ for np in $NPS; do
     printf '%-6s %12s %12s %8.2f %12s %14s\n' "$np" "$e" "$f" "$(awk -v e="$e" -v f="$f" 'BEGIN {print e / f}')" \
         "${t:--}" "$([ -n "$t" ] && awk -v e="$e" -v t="$t" 'BEGIN {printf "%.2f", e / t}' || echo -)"
 done
-[ -n "$t" ] && echo "PyTorch: $ref, torch 1 thread, OPENBLAS_NUM_THREADS=$(nproc), the same OpenBLAS kernel"
+[ -n "$t" ] && echo "PyTorch: $ref, torch ${ref_threads:-1} thread(s), OPENBLAS_NUM_THREADS=$(nproc), the same OpenBLAS kernel"

@@ -28,3 +28,4 @@ ref vae-gauss-np1 1 --config jobs/vae.conf --steps 20 --likelihood gaussian --kl
 ref ae-np1 1 --config jobs/vae.conf --steps 20 --autoencoder
 ref vae-fast-np2 2 --config jobs/vae.conf --steps 20 --reduce fast --threads 1
 ref gpt-fast-np2 2 --config jobs/gpt-kjv.conf --steps 6 --reduce fast --threads 1 --eval-every 0 --sample-every 0
+ref glow-12-np2 2 --config jobs/glow.conf --steps 12

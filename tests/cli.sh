@@ -41,6 +41,9 @@ broken() {
     rm -rf "$TESTTMP/bad" && cp -r "$D" "$TESTTMP/bad"
 }
 
+expect_fail "Glow levels the image sides cannot take" "glow: --levels 3 needs one-channel images whose sides divide by 8; these are 28 x 28" \
+    2 train --model glow --levels 3 --steps 2 --batch 16 --data "$D" --run-dir "$TESTTMP/r"
+
 broken && rm "$TESTTMP/bad/train-003.h5"
 expect_fail "missing shard" "train-003.h5: shard file missing" 2 $TRAIN --data "$TESTTMP/bad" --run-dir "$TESTTMP/r"
 

@@ -58,6 +58,10 @@ struct model_type {
      * Optional. */
     int (*check)(config *c, int loud);
 
+    /* Optional: whether the model can be built for data of this shape; one
+     * line when loud (rank 0) and -1 when not. Run on every rank before
+     * create. */
+    int (*check_shape)(const config *c, const data_shape *shape, int loud);
     /* An instance for batches of up to max_rows rows of this data shape;
      * NULL after one line when it cannot be built. */
     model *(*create)(const config *c, const data_shape *shape, int max_rows);

@@ -218,6 +218,8 @@ int run_load_data(run *r, int need_train)
 static int build_worker(run *r, worker *w)
 {
     const data_shape shape = r->task->shape(&r->data, &r->cfg);
+    if (r->mt->check_shape && r->mt->check_shape(&r->cfg, &shape, r->loud && w == r->work) != 0)
+        return -1;
     w->m = r->mt->create(&r->cfg, &shape, r->rows);
     if (!w->m)
         return -1;

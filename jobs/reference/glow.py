@@ -15,7 +15,7 @@ the same shapes and the same recipe as trainer's glow model:
 
   OPENBLAS_NUM_THREADS=2 /usr/bin/python3 jobs/reference/glow.py --steps 100 [--epochs 1]
 
-Prints images/s over the training steps and the test bits/dim (one
+Prints images (samples) per second over the training steps and the test bits/dim (one
 dequantization draw per image), as `trainer train --config jobs/glow.conf`
 does. Channels-first here (PyTorch's layout), the same function."""
 import argparse, gzip, math, os, time
@@ -202,10 +202,10 @@ for step in range(steps):
     window += loss.item()
     if (step + 1) % 100 == 0:
         print(f"step {step + 1}/{steps} | loss {window / 100 / bpd:.4f} bits/dim | "
-              f"{(step + 1) * a.batch / t:.0f} images/s", flush=True)
+              f"{(step + 1) * a.batch / t:.0f} samples/s", flush=True)
         window = 0.0
 with torch.no_grad():
     m = min(a.eval, test.shape[0])
     nats = sum(model.nll(test[i : min(i + 500, m)]).sum().item() for i in range(0, m, 500)) / m
 print(f"final: step {steps}, test {nats / bpd:.4f} bits/dim over {m} images, "
-      f"train {steps * a.batch / t:.0f} images/s ({t:.1f} s training)", flush=True)
+      f"train {steps * a.batch / t:.0f} samples/s ({t:.1f} s training)", flush=True)

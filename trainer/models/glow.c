@@ -671,17 +671,26 @@ static const char *const GLOW_DEFAULTS[][2] = {
     {"lr", "1e-3"}, {"warmup", "200"}, {"grad-clip", "50"}, {"batch", "64"}, {"lanes", "8"},
 };
 
-static model *glow_create(const config *c, const data_shape *shape, int max_rows)
+static int glow_check_shape(const config *c, const data_shape *shape, int loud)
 {
     const glow_opts *o = MODEL_OPTS(c, const glow_opts);
     const int side = 1 << o->levels;
-    if (shape->h % side || shape->w % side || shape->h * shape->w != (int)shape->in) {
+    if (shape->h > 0 && shape->w > 0 && shape->h % side == 0 && shape->w % side == 0 &&
+        (size_t)shape->h * shape->w == shape->in)
+        return 0;
+    if (loud)
         fprintf(stderr,
-                "trainer: glow: %d levels need images whose sides divide by %d; these are "
-                "%d x %d\n",
+                "trainer: glow: --levels %d needs one-channel images whose sides divide by %d; "
+                "these are %d x %d\n",
                 o->levels, side, shape->h, shape->w);
+    return -1;
+}
+
+static model *glow_create(const config *c, const data_shape *shape, int max_rows)
+{
+    const glow_opts *o = MODEL_OPTS(c, const glow_opts);
+    if (glow_check_shape(c, shape, 0) != 0)
         return NULL;
-    }
     glow *g = malloc(sizeof *g);
     if (!g || glow_build(g, shape->h, shape->w, o->levels, o->flow_steps, o->width,
                          (float)o->temperature, max_rows) != 0) {
@@ -715,6 +724,7 @@ const model_type glow_model = {
     .opts = OPT_GROUP(GLOW_OPTS, glow_opts),
     .defaults = GLOW_DEFAULTS,
     .ndefaults = (int)(sizeof GLOW_DEFAULTS / sizeof GLOW_DEFAULTS[0]),
+    .check_shape = glow_check_shape,
     .create = glow_create,
     .destroy = glow_destroy,
     .init = glow_init,
