@@ -43,11 +43,13 @@ int cmd_eval(int argc, char **argv)
         if (r.loud)
             print_eval(&r, what, &e);
         if (r.mt->roundtrip) {
-            const double err = evaluate_roundtrip(&r);
+            const roundtrip_result t = evaluate_roundtrip(&r);
             if (r.loud)
-                printf("invertibility: x -> z -> x over the %s split: largest error %.3g of an "
-                       "image's largest value\n",
-                       r.task->eval_name, err);
+                printf("invertibility: x -> z -> x over %.0f %s images, error relative to an "
+                       "image's largest value: median below %.2g, 99.9%% below %.2g, largest "
+                       "%.3g; %.0f above 1e-4\n",
+                       t.rows, r.task->eval_name, t.median_below, t.p999_below, t.largest,
+                       t.above_1e4);
         }
         status = EXIT_DONE;
     }

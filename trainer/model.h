@@ -126,9 +126,9 @@ struct model_type {
      * image), to report the loss in bits per dimension too. */
     double (*dims_per_unit)(const model *m);
     /* Optional, invertible models: the batch's rows to the latent space and
-     * back; returns the largest error relative to a row's largest value
-     * (the eval command reports it). */
-    double (*roundtrip)(model *m, const float *params, const batch *b);
+     * back; row_err[j] = row j's largest error relative to its largest
+     * value (the eval command reports them). */
+    void (*roundtrip)(model *m, const float *params, const batch *b, double *row_err);
 
     /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
     double (*flops_per_unit)(const model *m);

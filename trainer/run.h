@@ -145,8 +145,13 @@ typedef struct {
     double accuracy;   /* classifiers: the share of rows whose likeliest class is their label; -1 */
 } eval_result;
 eval_result evaluate(run *r);
-/* Invertible models (model.h's roundtrip): the largest relative error of
- * the evaluation rows taken to the latent space and back, over all ranks. */
-double evaluate_roundtrip(run *r);
+/* Invertible models (model.h's roundtrip): the relative errors of the
+ * evaluation rows taken to the latent space and back, over all ranks: the
+ * largest, how many exceed 1e-4, and upper bounds of the median and of the
+ * 99.9th percentile (from tenth-of-a-decade bins). */
+typedef struct {
+    double rows, largest, above_1e4, median_below, p999_below;
+} roundtrip_result;
+roundtrip_result evaluate_roundtrip(run *r);
 
 #endif

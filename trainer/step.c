@@ -482,7 +482,30 @@ eval_result evaluate(run *r)
     return e;
 }
 
-double evaluate_roundtrip(run *r)
+/* Bins of a tenth of a decade from 1e-12 up; the first holds everything
+ * below, the last everything above 1e4. */
+#define RT_BINS 160
+
+static int rt_bin(double e)
+{
+    if (!(e > 1e-12))
+        return 0;
+    const int k = (int)ceil(10.0 * log10(e / 1e-12));
+    return k < RT_BINS - 1 ? k : RT_BINS - 1;
+}
+
+static double rt_bound(const double *bins, double rows, double share)
+{
+    double seen = 0.0;
+    for (int k = 0; k < RT_BINS; k++) {
+        seen += bins[k];
+        if (seen >= share * rows)
+            return 1e-12 * pow(10.0, k / 10.0);
+    }
+    return INFINITY;
+}
+
+roundtrip_result evaluate_roundtrip(run *r)
 {
     worker *w = &r->work[0];
     batch *b = &w->b;
@@ -491,12 +514,23 @@ double evaluate_roundtrip(run *r)
     b->train = 0;
     b->nseg = 1;
     b->phase = 0;
-    float worst = 0.0f;
+    double bins[RT_BINS + 2] = {0.0}; /* the bins, rows, rows above 1e-4 */
+    float largest = 0.0f;
     size_t cursor = 0;
     while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
-        const float e = (float)r->mt->roundtrip(w->m, r->params, b);
-        worst = e > worst ? e : worst;
+        r->mt->roundtrip(w->m, r->params, b, w->row_loss);
+        for (int j = 0; j < b->rows; j++) {
+            const double e = w->row_loss[j];
+            bins[rt_bin(e)] += 1.0;
+            bins[RT_BINS] += 1.0;
+            bins[RT_BINS + 1] += e > 1e-4;
+            largest = (float)e > largest ? (float)e : largest;
+        }
     }
-    comm_max_float(&worst, 1);
-    return worst;
+    comm_sum_double(bins, RT_BINS + 2);
+    comm_max_float(&largest, 1);
+    return (roundtrip_result){.rows = bins[RT_BINS], .largest = largest,
+                              .above_1e4 = bins[RT_BINS + 1],
+                              .median_below = rt_bound(bins, bins[RT_BINS], 0.5),
+                              .p999_below = rt_bound(bins, bins[RT_BINS], 0.999)};
 }

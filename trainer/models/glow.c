@@ -554,9 +554,9 @@ void glow_from_z(model *m, const float *params, const float *z, int R, float *y)
     memcpy(y, g->y0, (size_t)R * g->H * g->W * sizeof *y);
 }
 
-/* The batch's images into z and back: the largest error of an image's
- * preprocessed values relative to its largest one. */
-static double glow_roundtrip(model *base, const float *params, const batch *b)
+/* The batch's images into z and back: each image's largest error relative
+ * to its largest preprocessed value. */
+static void glow_roundtrip(model *base, const float *params, const batch *b, double *row_err)
 {
     glow *g = (glow *)base;
     const int D = g->H * g->W, R = b->rows;
@@ -568,7 +568,6 @@ static double glow_roundtrip(model *base, const float *params, const batch *b)
     flow_forward(g, params, R, NULL);
     gather_z(g, R, z);
     flow_inverse(g, params, z, R, 0);
-    double worst = 0.0;
     for (int r = 0; r < R; r++) {
         double err = 0.0, big = 0.0;
         for (int i = 0; i < D; i++) {
@@ -576,11 +575,10 @@ static double glow_roundtrip(model *base, const float *params, const batch *b)
             err = fmax(err, fabs((double)g->y0[k] - y[k]));
             big = fmax(big, fabs((double)y[k]));
         }
-        worst = fmax(worst, err / big);
+        row_err[r] = err / big;
     }
     free(y);
     free(z);
-    return worst;
 }
 
 /* Pixels from preprocessed values: the inverse of the logit, then the bin

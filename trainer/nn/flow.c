@@ -140,14 +140,18 @@ void invconv_weight(float *w, const float *lower, const float *upper, const floa
             w[i * C + j] = (float)m[(int)fixed[i] * C + j];
 }
 
+/* The inverse of the float W the forward pass uses (not of the double
+ * product it was rounded from): the two directions then differ by the
+ * products' rounding only. */
 void invconv_inverse_weight(float *winv, const float *lower, const float *upper,
                             const float *logs, const float *fixed, int C)
 {
-    double m[FLOW_MAX_C * FLOW_MAX_C], a[FLOW_MAX_C * FLOW_MAX_C], inv[FLOW_MAX_C * FLOW_MAX_C];
-    invconv_m(m, lower, upper, logs, fixed, C);
+    float w[FLOW_MAX_C * FLOW_MAX_C];
+    double a[FLOW_MAX_C * FLOW_MAX_C], inv[FLOW_MAX_C * FLOW_MAX_C];
+    invconv_weight(w, lower, upper, logs, fixed, C);
     for (int i = 0; i < C; i++)
         for (int j = 0; j < C; j++) {
-            a[i * C + j] = m[(int)fixed[i] * C + j];
+            a[i * C + j] = w[i * C + j];
             inv[i * C + j] = i == j;
         }
     /* Gauss-Jordan with partial pivoting: W is invertible by construction */

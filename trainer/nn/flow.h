@@ -49,7 +49,7 @@ void actnorm_init(float *bias, float *logs, const float *x, int N, int C);
  * +1 or -1. log-determinant per image: H W sum(logs). */
 void invconv_weight(float *w, const float *lower, const float *upper, const float *logs,
                     const float *fixed, int C);
-/* W's inverse, computed in double from the LU form (sampling). */
+/* The inverse of invconv_weight's W, computed in double (sampling). */
 void invconv_inverse_weight(float *winv, const float *lower, const float *upper,
                             const float *logs, const float *fixed, int C);
 /* A random rotation in LU form: the LU decomposition with partial pivoting
