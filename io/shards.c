@@ -32,6 +32,20 @@ int shard_read_count(const char *path)
     return (int)count;
 }
 
+int shard_is_pairs(const char *path)
+{
+    if (access(path, R_OK) != 0)
+        return 0;
+    hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (file < 0)
+        return 0;
+    char kind[16] = "";
+    const int pairs = h5_attr_read_str(file, "kind", kind, sizeof kind) == 0 &&
+                      !strcmp(kind, "pairs");
+    H5Fclose(file);
+    return pairs;
+}
+
 /* Creates a chunked, deflated dataset of unsigned integers of `width` bytes
  * and writes it. Modification times are not stored, so the same input
  * gives byte-identical files. */
@@ -75,6 +89,20 @@ static int write_u8(hid_t file, const char *name, int rank, const hsize_t *dims,
     return write_uint(file, name, rank, dims, data, 1);
 }
 
+static int write_pairs(hid_t file, const shard *s)
+{
+    const hsize_t n[1] = {s->n}, src[1] = {s->src_n}, tgt[1] = {s->tgt_n};
+    const hsize_t refs[1] = {s->refs_bytes}, merges[2] = {s->nmerges, 2};
+    return write_uint(file, "src_tokens", 1, src, s->src, 2) ||
+                   write_uint(file, "tgt_tokens", 1, tgt, s->tgt, 2) ||
+                   write_uint(file, "src_lengths", 1, n, s->src_len, 2) ||
+                   write_uint(file, "tgt_lengths", 1, n, s->tgt_len, 2) ||
+                   write_u8(file, "refs", 1, refs, s->refs) ||
+                   write_uint(file, "merges", 2, merges, s->merges, 2)
+               ? -1
+               : 0;
+}
+
 int shard_write(const char *path, const shard *s, const char *source, const char *split)
 {
     hid_t fcpl = H5Pcreate(H5P_FILE_CREATE);
@@ -83,7 +111,7 @@ int shard_write(const char *path, const shard *s, const char *source, const char
     H5TRY(H5Pset_obj_track_times(fcpl, 0), path, "cannot switch off time tracking");
     file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT);
     H5TRY(file, path, "cannot create file");
-    const char *kind = s->kind == SHARD_IMAGES ? "images" : "tokens";
+    const char *kind = s->kind == SHARD_IMAGES ? "images" : s->kind == SHARD_PAIRS ? "pairs" : "tokens";
     H5TRY(h5_attr_write_str(file, "kind", kind), path, "cannot write attribute kind");
     H5TRY(h5_attr_write_str(file, "source", source), path, "cannot write attribute source");
     H5TRY(h5_attr_write_str(file, "split", split), path, "cannot write attribute split");
@@ -92,7 +120,9 @@ int shard_write(const char *path, const shard *s, const char *source, const char
     H5TRY(h5_attr_write_i64(file, "sample_count", (long long)s->n), path, "cannot write attribute");
     H5TRY(h5_attr_write_i64(file, "first_sample", (long long)s->first_sample), path,
             "cannot write attribute");
-    if (s->kind == SHARD_IMAGES) {
+    if (s->kind == SHARD_PAIRS) {
+        H5TRY(write_pairs(file, s), path, "cannot write the pairs");
+    } else if (s->kind == SHARD_IMAGES) {
         hsize_t dims[3] = {s->n, s->h, s->w};
         H5TRY(write_u8(file, "images", 3, dims, s->data), path, "cannot write images");
         H5TRY(write_u8(file, "labels", 1, dims, s->labels), path, "cannot write labels");
@@ -244,6 +274,63 @@ static int read_tokens(hid_t file, const char *path, shard *out)
     return rc;
 }
 
+/* A uint16 dataset of the given rank, whole, into a new buffer; its shape
+ * into dims. */
+static int read_u16(hid_t file, const char *path, const char *name, int rank, hsize_t *dims,
+                    uint16_t **buf)
+{
+    int width = 0;
+    hid_t ds = open_uint(file, path, name, rank, dims, 2, &width);
+    if (ds < 0)
+        return -1;
+    size_t n = 1;
+    for (int d = 0; d < rank; d++)
+        n *= dims[d];
+    int rc = -1;
+    if (width != 2)
+        fprintf(stderr, "trainer: %s: dataset \"%s\" is uint8, expected uint16\n", path, name);
+    else if (!(*buf = malloc(n * sizeof **buf + 1)))
+        fprintf(stderr, "trainer: %s: out of memory\n", path);
+    else
+        rc = read_uint(ds, path, name, *buf, 2);
+    H5Dclose(ds);
+    return rc;
+}
+
+/* The sum of n lengths. */
+static size_t total_of(const uint16_t *len, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+        t += len[i];
+    return t;
+}
+
+static int read_pairs(hid_t file, const char *path, shard *out)
+{
+    hsize_t ds[1], dt[1], dsl[1], dtl[1], dm[2];
+    size_t len = 0;
+    if (read_u16(file, path, "src_tokens", 1, ds, &out->src) ||
+        read_u16(file, path, "tgt_tokens", 1, dt, &out->tgt) ||
+        read_u16(file, path, "src_lengths", 1, dsl, &out->src_len) ||
+        read_u16(file, path, "tgt_lengths", 1, dtl, &out->tgt_len) ||
+        read_u16(file, path, "merges", 2, dm, &out->merges) ||
+        read_optional_u8(file, path, "refs", 0, &out->refs, &len))
+        return -1;
+    out->n = dsl[0];
+    out->src_n = ds[0];
+    out->tgt_n = dt[0];
+    out->refs_bytes = out->refs ? len : 0;
+    out->nmerges = dm[0];
+    out->h = out->w = 1;
+    if (dtl[0] != dsl[0] || total_of(out->src_len, out->n) != out->src_n ||
+        total_of(out->tgt_len, out->n) != out->tgt_n || dm[1] != 2) {
+        fprintf(stderr, "trainer: %s: the pairs' lengths do not add up to their tokens\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 int shard_read(const char *path, enum shard_kind kind, int want_index, int want_count,
                shard *out)
 {
@@ -303,6 +390,9 @@ int shard_read(const char *path, enum shard_kind kind, int want_index, int want_
         if (read_uint(ds, path, "images", out->data, 1) ||
             read_uint(ls, path, "labels", out->labels, 1))
             goto fail;
+    } else if (kind == SHARD_PAIRS) {
+        if (read_pairs(file, path, out) != 0)
+            goto fail;
     } else if (read_tokens(file, path, out) != 0) {
         goto fail;
     }
@@ -332,5 +422,11 @@ void shard_free(shard *s)
     free(s->labels);
     free(s->unit_bytes);
     free(s->vocab);
+    free(s->src);
+    free(s->tgt);
+    free(s->src_len);
+    free(s->tgt_len);
+    free(s->refs);
+    free(s->merges);
     memset(s, 0, sizeof *s);
 }

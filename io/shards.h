@@ -6,7 +6,12 @@
  * vocabulary), and for word tokens /token_bytes (uint8, [n]: the bytes of
  * source text each token stands for, the spaces before it included, capped
  * at 255) and /vocab (uint8: the token strings, each ended by a NUL, in id
- * order). Root attributes say what the file is: kind, source, split,
+ * order). A pair shard (translation) holds n sentence pairs: /src_tokens and
+ * /tgt_tokens (uint16 ids, the pairs' tokens one after the other),
+ * /src_lengths and /tgt_lengths (uint16, [n]), /refs (uint8: each pair's
+ * reference, such as "Genesis 1:1", NUL-ended) and /merges (uint16,
+ * [m, 2]: the byte-pair merges of trainer/bpe.h, so the shard says what
+ * its ids are). Root attributes say what the file is: kind, source, split,
  * shard_index, shard_count, sample_count, first_sample. Files are named
  * SPLIT-NNN.h5 (train-000.h5, test-003.h5). */
 #ifndef TRAINER_SHARDS_H
@@ -15,7 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum shard_kind { SHARD_IMAGES, SHARD_TOKENS };
+enum shard_kind { SHARD_IMAGES, SHARD_TOKENS, SHARD_PAIRS };
 
 typedef struct {
     enum shard_kind kind;
@@ -29,6 +34,14 @@ typedef struct {
     uint8_t *unit_bytes; /* word tokens: n; NULL otherwise */
     uint8_t *vocab;      /* word tokens: the NUL-ended strings; NULL otherwise */
     size_t vocab_bytes;
+    /* pairs (n of them) */
+    uint16_t *src, *tgt;             /* src_n and tgt_n tokens */
+    uint16_t *src_len, *tgt_len;     /* n each */
+    size_t src_n, tgt_n;
+    uint8_t *refs;                   /* NUL-ended references */
+    size_t refs_bytes;
+    uint16_t *merges;                /* [nmerges, 2] */
+    size_t nmerges;
 } shard;
 
 /* Switches off HDF5's own error-stack printing: our lines say what failed. */
@@ -40,6 +53,10 @@ void shard_path(char *buf, size_t size, const char *dir, const char *split, int 
 /* The shard_count attribute of one shard file, or -1 (with a line) when the
  * file is missing or is not a shard. */
 int shard_read_count(const char *path);
+
+/* Whether path is a pair shard (its kind attribute says "pairs"), quietly:
+ * 0 for any other file or none. */
+int shard_is_pairs(const char *path);
 
 int shard_write(const char *path, const shard *s, const char *source, const char *split);
 

@@ -1,13 +1,14 @@
 #!/bin/bash
 # Installs what trainer needs from Debian's packages: the build tools, Open
-# MPI, OpenBLAS, HDF5 (library and h5dump), Check, the demo data sets, and
+# MPI, OpenBLAS, HDF5 (library and h5dump), Check, the demo data sets (and
+# the English and Spanish Bibles diatheke reads, for translation), and
 # for the tests valgrind and clang (with its libFuzzer runtime).
 # Run as root (or with sudo available). Safe to run again.
 set -euo pipefail
 packages=(
     build-essential autoconf automake libtool pkg-config
     openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev check
-    dataset-fashion-mnist bible-kjv procps
+    dataset-fashion-mnist bible-kjv diatheke sword-text-kjv sword-text-sparv procps
     valgrind clang libclang-rt-14-dev gnuplot-nox python3
 )
 missing=()

@@ -55,9 +55,14 @@ static const opt_spec COMMON[] = {
       "step's update"),
     C(threads, "threads", OPT_INT, "0", CMD_RUN, 0, 1024,
       "threads per rank: lanes at once (exact) or BLAS threads (fast); 0: the rank's cores"),
-    C(source, "source", OPT_STR, "fashion-mnist", CMD_PREPARE, 0, 0, "fashion-mnist or text"),
+    C(source, "source", OPT_STR, "fashion-mnist", CMD_PREPARE, 0, 0,
+      "fashion-mnist, text, or parallel (verse pairs of two Bibles as diatheke prints them)"),
     C(input, "input", OPT_STR, "/usr/share/datasets/fashion-mnist", CMD_PREPARE, 0, 0,
-      "IDX folder (fashion-mnist) or a file (text)"),
+      "IDX folder (fashion-mnist) or a file (text; parallel: the source language's)"),
+    C(target, "target", OPT_STR, "", CMD_PREPARE, 0, 0,
+      "parallel: the target language's text, paired with --input verse by verse"),
+    C(max_tokens, "max-tokens", OPT_INT, "128", CMD_PREPARE, 2, 65535,
+      "parallel: pairs longer than this many tokens a side (end token included) are left out"),
     C(out, "out", OPT_STR, "", CMD_PREPARE | CMD_SAMPLE, 0, 0,
       "prepare: folder for the shard files (data/fmnist or data/kjv...); sample: an .h5 file "
       "of generated images"),
@@ -68,7 +73,8 @@ static const opt_spec COMMON[] = {
     C(tokens, "tokens", OPT_STR, "bytes", CMD_PREPARE, 0, 0,
       "text: bytes, or words (a vocabulary of the most frequent words, the rest <unk>)"),
     C(vocab, "vocab", OPT_INT, "10000", CMD_PREPARE, 2, 65535,
-      "text with --tokens words: vocabulary size, <unk> included"),
+      "text with --tokens words: vocabulary size, <unk> included; parallel: the BPE's, bytes "
+      "and specials included"),
 };
 #undef C
 static const opt_group COMMON_GROUP = OPT_GROUP(COMMON, config);
@@ -331,13 +337,22 @@ static int apply_layer(config *c, const cfg_list *l, int loud)
     return 0;
 }
 
-static int one_of(const char *name, const char *v, const char *a, const char *b, int loud)
+/* v is a or b (or c, when c is not NULL). */
+static int one_of3(const char *name, const char *v, const char *a, const char *b, const char *c,
+                   int loud)
 {
-    if (!strcmp(v, a) || !strcmp(v, b))
+    if (!strcmp(v, a) || !strcmp(v, b) || (c && !strcmp(v, c)))
         return 0;
-    if (loud)
+    if (loud && c)
+        fprintf(stderr, "trainer: --%s: \"%s\", expected %s, %s or %s\n", name, v, a, b, c);
+    else if (loud)
         fprintf(stderr, "trainer: --%s: \"%s\", expected %s or %s\n", name, v, a, b);
     return -1;
+}
+
+static int one_of(const char *name, const char *v, const char *a, const char *b, int loud)
+{
+    return one_of3(name, v, a, b, NULL, loud);
 }
 
 static int check_common(config *c, enum command cmd, int loud)
@@ -347,8 +362,11 @@ static int check_common(config *c, enum command cmd, int loud)
         return -1;
     if (cmd == CMD_PREPARE) {
         if (!c->out[0])
-            snprintf(c->out, sizeof c->out, "%s", strcmp(c->source, "text") ? "data/fmnist" : "data/text");
-        return one_of("source", c->source, "fashion-mnist", "text", loud) ||
+            snprintf(c->out, sizeof c->out, "%s",
+                     !strcmp(c->source, "text")       ? "data/text"
+                     : !strcmp(c->source, "parallel") ? "data/pairs"
+                                                      : "data/fmnist");
+        return one_of3("source", c->source, "fashion-mnist", "text", "parallel", loud) ||
                one_of("tokens", c->tokens, "bytes", "words", loud);
     }
     if (cmd != CMD_TRAIN)

@@ -54,6 +54,8 @@ typedef struct config {
     /* prepare */
     char source[32];
     char input[CFG_PATH];
+    char target[CFG_PATH];
+    int max_tokens;
     char out[CFG_PATH];
     /* score */
     char images[CFG_PATH];
@@ -65,6 +67,9 @@ typedef struct config {
      * allocated by config_build, freed by config_free */
     void *task_opts, *model_opts;
 } config;
+
+/* prepare --source parallel (parallel.c). */
+int prepare_parallel(const config *c);
 
 /* Parses argv (after the subcommand): the --config file's settings go to
  * *file, the flags to *flags. Every key must be an option of some model or

@@ -5,6 +5,7 @@
 #include "train.h"
 
 #include "io/checkpoint.h"
+#include "bpe.h"
 #include "io/shards.h"
 #include "util.h"
 
@@ -20,11 +21,43 @@ static void print_shape(const ckpt_entry *e)
     printf("  %-28s %-14s %10zu\n", e->name, s, e->numel);
 }
 
+/* A pair shard: its counts, its vocabulary and its first pairs decoded. */
+static int inspect_pairs(const char *path)
+{
+    shard s;
+    bpe b;
+    if (shard_read(path, SHARD_PAIRS, -1, -1, &s) != 0)
+        return EXIT_BAD_INPUT;
+    if (bpe_from_merges(&b, (const uint16_t(*)[2])s.merges, (int)s.nmerges) != 0) {
+        shard_free(&s);
+        return EXIT_BAD_INPUT;
+    }
+    printf("pairs: %s, shard %d of %d: %zu pairs, %zu source and %zu target tokens; byte-level "
+           "BPE of %d tokens (%zu merges)\n",
+           path, s.shard_index, s.shard_count, s.n, s.src_n, s.tgt_n, b.vocab, s.nmerges);
+    const uint16_t *src = s.src, *tgt = s.tgt;
+    const char *ref = (const char *)s.refs;
+    static uint8_t text[2][65536];
+    for (size_t i = 0; i < s.n && i < 5; i++) {
+        const size_t a = bpe_decode(&b, src, s.src_len[i], text[0], sizeof text[0] - 1);
+        const size_t z = bpe_decode(&b, tgt, s.tgt_len[i], text[1], sizeof text[1] - 1);
+        printf("%s (%d + %d tokens)\n  %.*s\n  %.*s\n", ref ? ref : "?", s.src_len[i],
+               s.tgt_len[i], (int)a, text[0], (int)z, text[1]);
+        src += s.src_len[i];
+        tgt += s.tgt_len[i];
+        ref += ref ? strlen(ref) + 1 : 0;
+    }
+    bpe_free(&b);
+    shard_free(&s);
+    return EXIT_DONE;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-        printf("usage: trainer inspect CHECKPOINT\n\nPrints the checkpoint's model, step, epoch,"
-               " configuration, tensors and checksums' verdicts.\n");
+        printf("usage: trainer inspect CHECKPOINT | PAIR_SHARD\n\nPrints the checkpoint's model, "
+               "step, epoch, configuration, tensors and checksums' verdicts; or a pair shard's "
+               "counts and first pairs, decoded.\n");
         return EXIT_DONE;
     }
     if (argc != 2) {
@@ -33,6 +66,8 @@ int cmd_inspect(int argc, char **argv)
     }
     const char *path = argv[1];
     io_quiet_hdf5();
+    if (shard_is_pairs(path))
+        return inspect_pairs(path);
     ckpt_meta m;
     ckpt_kv *kv = NULL;
     int n = 0;

@@ -86,37 +86,6 @@ static int prepare_images(const config *c)
     return 0;
 }
 
-/* The whole file into memory; NULL after a line on a read error (not
- * taken for the end of the file) or when memory runs out. */
-static uint8_t *read_all(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "trainer: %s: cannot open: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 20, n = 0, got;
-    uint8_t *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            uint8_t *grown = realloc(buf, cap *= 2);
-            if (!grown)
-                free(buf);
-            buf = grown;
-        }
-    }
-    int err = ferror(f) ? errno : 0;
-    fclose(f);
-    if (!buf || err) {
-        fprintf(stderr, "trainer: %s: %s\n", path, buf ? strerror(err) : "out of memory");
-        free(buf);
-        return NULL;
-    }
-    *size = n;
-    return buf;
-}
-
 /* Token splits: the first ntrain of n tokens are train, the rest val; K
  * shards of each. data holds width bytes per token; unit_bytes and vocab
  * only for word tokens. */
@@ -199,7 +168,7 @@ out:
 static int prepare_text(const config *c)
 {
     size_t n = 0;
-    uint8_t *buf = read_all(c->input, &n);
+    uint8_t *buf = read_file(c->input, &n);
     if (!buf)
         return -1;
     int rc;
@@ -222,7 +191,9 @@ int cmd_prepare(int argc, char **argv)
     config c;
     int status = rc > 0 ? EXIT_DONE : EXIT_BAD_INPUT;
     if (rc == 0 && config_build(&c, CMD_PREPARE, layers, 2, 1) == 0 && make_dirs(c.out) == 0) {
-        int failed = !strcmp(c.source, "text") ? prepare_text(&c) : prepare_images(&c);
+        int failed = !strcmp(c.source, "text")       ? prepare_text(&c)
+                     : !strcmp(c.source, "parallel") ? prepare_parallel(&c)
+                                                     : prepare_images(&c);
         status = failed ? EXIT_BAD_INPUT : EXIT_DONE;
     }
     if (rc == 0)

@@ -86,3 +86,34 @@ void flush_subnormals(void)
     _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ (bit 15) and DAZ (bit 6) */
 #endif
 }
+
+/* The whole file into memory; NULL after a line on a read error (not
+ * taken for the end of the file) or when memory runs out. */
+uint8_t *read_file(const char *path, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "trainer: %s: cannot open: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 1 << 20, n = 0, got;
+    uint8_t *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap) {
+            uint8_t *grown = realloc(buf, cap *= 2);
+            if (!grown)
+                free(buf);
+            buf = grown;
+        }
+    }
+    int err = ferror(f) ? errno : 0;
+    fclose(f);
+    if (!buf || err) {
+        fprintf(stderr, "trainer: %s: %s\n", path, buf ? strerror(err) : "out of memory");
+        free(buf);
+        return NULL;
+    }
+    *size = n;
+    return buf;
+}

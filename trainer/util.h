@@ -3,6 +3,7 @@
 #define TRAINER_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* Exit statuses, the same on every rank. */
 enum {
@@ -33,5 +34,9 @@ double now_seconds(void);
 void format_duration(char *buf, size_t size, double seconds);
 /* mkdir -p; prints a line and returns -1 on failure. */
 int make_dirs(const char *path);
+
+/* The whole file into memory (*size bytes, one more allocated); NULL after
+ * a line naming the file on a read error or when memory runs out. */
+uint8_t *read_file(const char *path, size_t *size);
 
 #endif
