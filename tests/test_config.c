@@ -156,7 +156,7 @@ START_TEST(ownership)
     ck_assert_str_eq(refusal("gpt", "toy-nan-step", "5"),
                      "trainer: --toy-nan-step is an option of the toy model, not of gpt\n");
     ck_assert_str_eq(refusal("bogus", "lr", "1"),
-                     "trainer: --model: \"bogus\" is not a model (vae, gpt, lstm, gan, classifier, toy)\n");
+                     "trainer: --model: \"bogus\" is not a model (vae, gpt, lstm, gan, classifier, glow, toy)\n");
     ck_assert_str_eq(refusal("gpt", "dim", "30"),
                      "trainer: --dim 30 is not divisible by --heads 4\n");
     /* and the owner's own options are fine */

@@ -341,6 +341,69 @@ START_TEST(causal_attention)
 }
 END_TEST
 
+/* Cross-attention: 3 decoder queries over 5 encoder keys per sequence, the
+ * sources 5 and 3 long (2 keys of padding), queries at stride 2C inside a
+ * wider buffer; and causal self-attention over 5 positions. */
+enum { CAB = 2, CATQ = 3, CATK = 5, CAC = 4, CANH = 2 };
+static float xq[CAB * CATK * 2 * CAC], xk[CAB * CATK * CAC], xv[CAB * CATK * CAC], xr[CAB * CATK * CAC];
+static const int xlen[CAB] = {5, 3};
+static int x_causal, x_tq = CATQ;
+
+static double cross_f(void)
+{
+    float out[CAB * CATK * CAC], att[CAB * CANH * CATK * CATK];
+    mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, x_causal ? NULL : xlen, x_causal, CAB, x_tq,
+                CATK, CAC, CANH);
+    double f = 0;
+    for (int i = 0; i < CAB * x_tq * CAC; i++)
+        f += (double)xr[i] * out[i];
+    return f;
+}
+
+START_TEST(cross_attention)
+{
+    randu(xq, sizeof xq / sizeof *xq, 40, -1.5f, 1.5f);
+    randu(xk, sizeof xk / sizeof *xk, 41, -1.5f, 1.5f);
+    randu(xv, sizeof xv / sizeof *xv, 42, -1.5f, 1.5f);
+    randu(xr, sizeof xr / sizeof *xr, 43, -1, 1);
+    for (x_causal = 0; x_causal < 2; x_causal++) {
+        x_tq = x_causal ? CATK : CATQ; /* self-attention: as many queries as keys */
+        float out[CAB * CATK * CAC], att[CAB * CANH * CATK * CATK], scratch[CATK * CATK];
+        float dq[CAB * CATK * 2 * CAC] = {0}, dk[CAB * CATK * CAC] = {0}, dv[CAB * CATK * CAC] = {0};
+        const int *klen = x_causal ? NULL : xlen;
+        mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, klen, x_causal, CAB, x_tq, CATK, CAC, CANH);
+        for (int b = 0; b < CAB; b++) /* rows sum to 1; padding and the future get exactly 0 */
+            for (int r = 0; r < CANH * x_tq; r++) {
+                const int t = r % x_tq;
+                double sum = 0;
+                for (int u = 0; u < CATK; u++) {
+                    const float a = att[((size_t)b * CANH * x_tq + r) * CATK + u];
+                    if ((klen && u >= klen[b]) || (x_causal && u > t))
+                        ck_assert_float_eq(a, 0.0f);
+                    sum += a;
+                }
+                ck_assert_double_lt(fabs(sum - 1), 1e-6);
+            }
+        mha_backward(dq, dk, dv, scratch, xr, xq, 2 * CAC, xk, CAC, xv, CAC, att, klen, x_causal, CAB,
+                     x_tq, CATK, CAC, CANH);
+        check_fd(xq, dq, (size_t)CAB * x_tq * 2 * CAC, cross_f, "mha dq");
+        check_fd(xk, dk, sizeof xk / sizeof *xk, cross_f, "mha dk");
+        check_fd(xv, dv, sizeof xv / sizeof *xv, cross_f, "mha dv");
+        /* a padded key or value changes nothing, and has no gradient */
+        if (!x_causal) {
+            float before[CAB * CATK * CAC];
+            memcpy(before, out, sizeof out);
+            const size_t pad = ((size_t)1 * CATK + 4) * CAC; /* sequence 1, key 4 */
+            xk[pad] += 3.0f;
+            xv[pad + 1] -= 2.0f;
+            mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, klen, 0, CAB, CATQ, CATK, CAC, CANH);
+            ck_assert_int_eq(memcmp(before, out, sizeof(float) * CAB * CATQ * CAC), 0);
+            ck_assert(dk[pad] == 0.0f && dv[pad + 1] == 0.0f);
+        }
+    }
+}
+END_TEST
+
 /* Embedding: f = sum(r * embed(tokens)), with a repeated token so that a
  * row of wte collects two positions. */
 enum { EB = 2, ET = 3, EC = 4, EV = 5 };
@@ -1019,6 +1082,7 @@ int main(void)
     tcase_add_test(tc, tanh_accuracy);
     tcase_add_test(tc, layernorm);
     tcase_add_test(tc, causal_attention);
+    tcase_add_test(tc, cross_attention);
     tcase_add_test(tc, embedding);
     tcase_add_test(tc, softmax_crossentropy);
     tcase_add_test(tc, gpt_whole_model);

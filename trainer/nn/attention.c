@@ -3,72 +3,99 @@
 #include <cblas.h>
 #include <math.h>
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+/* The keys query t of sequence b sees: [0, visible). */
+static int visible(const int *klen, int causal, int b, int t, int Tk)
 {
-    const int hs = C / NH, C3 = 3 * C;
+    int n = klen ? klen[b] : Tk;
+    if (causal && t + 1 < n)
+        n = t + 1;
+    return n;
+}
+
+void mha_forward(float *out, float *att, const float *q, int qs, const float *k, int ks,
+                 const float *v, int vs, const int *klen, int causal, int B, int Tq, int Tk,
+                 int C, int NH)
+{
+    const int hs = C / NH;
     const float scale = 1.0f / sqrtf((float)hs);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < NH; h++) {
-            const float *q = qkv + (long)b * T * C3 + h * hs;
-            const float *k = q + C, *v = q + 2 * C;
-            float *p = att + ((long)b * NH + h) * T * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3,
-                        0.0f, p, T);
-            for (int t = 0; t < T; t++) {
-                float *row = p + (long)t * T;
+            const float *qb = q + (long)b * Tq * qs + h * hs;
+            const float *kb = k + (long)b * Tk * ks + h * hs, *vb = v + (long)b * Tk * vs + h * hs;
+            float *p = att + ((long)b * NH + h) * Tq * Tk;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs, scale, qb, qs, kb,
+                        ks, 0.0f, p, Tk);
+            for (int t = 0; t < Tq; t++) {
+                float *row = p + (long)t * Tk;
+                const int n = visible(klen, causal, b, t, Tk);
                 float mx = row[0];
-                for (int u = 1; u <= t; u++)
+                for (int u = 1; u < n; u++)
                     mx = row[u] > mx ? row[u] : mx;
                 float sum = 0.0f;
-                for (int u = 0; u <= t; u++) {
+                for (int u = 0; u < n; u++) {
                     row[u] = expf(row[u] - mx);
                     sum += row[u];
                 }
                 float inv = 1.0f / sum;
-                for (int u = 0; u <= t; u++)
+                for (int u = 0; u < n; u++)
                     row[u] *= inv;
-                for (int u = t + 1; u < T; u++)
-                    row[u] = 0.0f; /* the future: exactly nothing */
+                for (int u = n; u < Tk; u++)
+                    row[u] = 0.0f; /* the future, or padding: exactly nothing */
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, p, T, v, C3,
-                        0.0f, out + (long)b * T * C + h * hs, C);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk, 1.0f, p, Tk, vb, vs,
+                        0.0f, out + (long)b * Tq * C + h * hs, C);
         }
+}
+
+void mha_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
+                  const float *q, int qs, const float *k, int ks, const float *v, int vs,
+                  const float *att, const int *klen, int causal, int B, int Tq, int Tk, int C,
+                  int NH)
+{
+    const int hs = C / NH;
+    const float scale = 1.0f / sqrtf((float)hs);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const long qo = (long)b * Tq * qs + h * hs, ko = (long)b * Tk * ks + h * hs;
+            const long vo = (long)b * Tk * vs + h * hs;
+            const float *p = att + ((long)b * NH + h) * Tq * Tk;
+            const float *dy = dout + (long)b * Tq * C + h * hs;
+            float *ds = scratch;
+            /* dP = dY V^T, dV += P^T dY */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Tq, Tk, hs, 1.0f, dy, C, v + vo,
+                        vs, 0.0f, ds, Tk);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq, 1.0f, p, Tk, dy, C,
+                        1.0f, dv + vo, vs);
+            /* softmax backward, row by row, over the keys the query sees */
+            for (int t = 0; t < Tq; t++) {
+                const float *pr = p + (long)t * Tk;
+                float *dr = ds + (long)t * Tk;
+                const int n = visible(klen, causal, b, t, Tk);
+                float dot = 0.0f;
+                for (int u = 0; u < n; u++)
+                    dot += pr[u] * dr[u];
+                for (int u = 0; u < n; u++)
+                    dr[u] = pr[u] * (dr[u] - dot);
+                for (int u = n; u < Tk; u++)
+                    dr[u] = 0.0f;
+            }
+            /* S = scale * Q K^T: dQ += scale dS K, dK += scale dS^T Q */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Tq, hs, Tk, scale, ds, Tk,
+                        k + ko, ks, 1.0f, dq + qo, qs);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Tk, hs, Tq, scale, ds, Tk, q + qo,
+                        qs, 1.0f, dk + ko, ks);
+        }
+}
+
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH)
+{
+    mha_forward(out, att, qkv, 3 * C, qkv + C, 3 * C, qkv + 2 * C, 3 * C, NULL, 1, B, T, T, C,
+                NH);
 }
 
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                         const float *att, int B, int T, int C, int NH)
 {
-    const int hs = C / NH, C3 = 3 * C;
-    const float scale = 1.0f / sqrtf((float)hs);
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const long qo = (long)b * T * C3 + h * hs;
-            const float *q = qkv + qo, *k = q + C, *v = q + 2 * C;
-            float *dq = dqkv + qo, *dk = dq + C, *dv = dq + 2 * C;
-            const float *p = att + ((long)b * NH + h) * T * T;
-            const float *dy = dout + (long)b * T * C + h * hs;
-            float *ds = scratch;
-            /* dP = dY V^T, dV += P^T dY */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dy, C, v, C3,
-                        0.0f, ds, T);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, p, T, dy, C,
-                        1.0f, dv, C3);
-            /* softmax backward, row by row, inside the causal mask */
-            for (int t = 0; t < T; t++) {
-                const float *pr = p + (long)t * T;
-                float *dr = ds + (long)t * T;
-                float dot = 0.0f;
-                for (int u = 0; u <= t; u++)
-                    dot += pr[u] * dr[u];
-                for (int u = 0; u <= t; u++)
-                    dr[u] = pr[u] * (dr[u] - dot);
-                for (int u = t + 1; u < T; u++)
-                    dr[u] = 0.0f;
-            }
-            /* S = scale * Q K^T: dQ += scale dS K, dK += scale dS^T Q */
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, ds, T, k, C3,
-                        1.0f, dq, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, ds, T, q, C3,
-                        1.0f, dk, C3);
-        }
+    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, scratch, dout, qkv, 3 * C, qkv + C, 3 * C,
+                 qkv + 2 * C, 3 * C, att, NULL, 1, B, T, T, C, NH);
 }
