@@ -93,7 +93,8 @@ static int write_pairs(hid_t file, const shard *s)
 {
     const hsize_t n[1] = {s->n}, src[1] = {s->src_n}, tgt[1] = {s->tgt_n};
     const hsize_t refs[1] = {s->refs_bytes}, merges[2] = {s->nmerges, 2};
-    return write_uint(file, "src_tokens", 1, src, s->src, 2) ||
+    return h5_attr_write_i64(file, "max_tokens", (long long)s->w) < 0 ||
+                   write_uint(file, "src_tokens", 1, src, s->src, 2) ||
                    write_uint(file, "tgt_tokens", 1, tgt, s->tgt, 2) ||
                    write_uint(file, "src_lengths", 1, n, s->src_len, 2) ||
                    write_uint(file, "tgt_lengths", 1, n, s->tgt_len, 2) ||
@@ -306,10 +307,55 @@ static size_t total_of(const uint16_t *len, size_t n)
     return t;
 }
 
+/* The pairs as fixed records for the lanes: [n, 2, L] uint16, a side's
+ * tokens, the end token, then padding (bpe.h's ids: end = vocab - 2, pad =
+ * vocab - 1); and the merges as the vocabulary blob that every shard and
+ * the checkpoint must agree on. */
+static int pair_records(const char *path, shard *out, size_t L)
+{
+    const uint16_t vocab = (uint16_t)(256 + out->nmerges + 3), end = vocab - 2, pad = vocab - 1;
+    uint16_t *rec = malloc(out->n * 2 * L * sizeof *rec + 1);
+    out->vocab = malloc(out->nmerges * 4 + 1);
+    if (!rec || !out->vocab) {
+        free(rec);
+        fprintf(stderr, "trainer: %s: out of memory\n", path);
+        return -1;
+    }
+    memcpy(out->vocab, out->merges, out->nmerges * 4);
+    out->vocab_bytes = out->nmerges * 4;
+    const uint16_t *side[2] = {out->src, out->tgt}, *len[2] = {out->src_len, out->tgt_len};
+    for (size_t i = 0; i < out->n; i++)
+        for (int k = 0; k < 2; k++) {
+            uint16_t *r = rec + (i * 2 + k) * L;
+            const size_t m = len[k][i];
+            for (size_t t = 0; t < m; t++)
+                if (side[k][t] >= end) {
+                    fprintf(stderr, "trainer: %s: token %u of %u ids\n", path, side[k][t], vocab);
+                    free(rec);
+                    return -1;
+                }
+            memcpy(r, side[k], m * sizeof *r);
+            r[m] = end;
+            for (size_t t = m + 1; t < L; t++)
+                r[t] = pad;
+            side[k] += m;
+        }
+    out->data = (uint8_t *)rec;
+    out->h = 2;
+    out->w = L;
+    out->width = 2;
+    return 0;
+}
+
 static int read_pairs(hid_t file, const char *path, shard *out)
 {
     hsize_t ds[1], dt[1], dsl[1], dtl[1], dm[2];
     size_t len = 0;
+    long long L = 0;
+    if (h5_attr_read_num(file, "max_tokens", H5T_NATIVE_LLONG, &L) != 0 || L < 2 || L > 65535) {
+        fprintf(stderr, "trainer: %s: no valid max_tokens attribute\n", path);
+        return -1;
+    }
     if (read_u16(file, path, "src_tokens", 1, ds, &out->src) ||
         read_u16(file, path, "tgt_tokens", 1, dt, &out->tgt) ||
         read_u16(file, path, "src_lengths", 1, dsl, &out->src_len) ||
@@ -328,7 +374,17 @@ static int read_pairs(hid_t file, const char *path, shard *out)
         fprintf(stderr, "trainer: %s: the pairs' lengths do not add up to their tokens\n", path);
         return -1;
     }
-    return 0;
+    for (size_t i = 0; i < out->n; i++)
+        if (out->src_len[i] + 1 > L || out->tgt_len[i] + 1 > L) {
+            fprintf(stderr, "trainer: %s: pair %zu is longer than max_tokens %lld\n", path, i, L);
+            return -1;
+        }
+    for (size_t i = 0; i < out->nmerges; i++)
+        if (out->merges[2 * i] >= 256 + i || out->merges[2 * i + 1] >= 256 + i) {
+            fprintf(stderr, "trainer: %s: merge %zu joins tokens not made yet\n", path, i);
+            return -1;
+        }
+    return pair_records(path, out, (size_t)L);
 }
 
 int shard_read(const char *path, enum shard_kind kind, int want_index, int want_count,

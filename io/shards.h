@@ -11,7 +11,10 @@
  * /src_lengths and /tgt_lengths (uint16, [n]), /refs (uint8: each pair's
  * reference, such as "Genesis 1:1", NUL-ended) and /merges (uint16,
  * [m, 2]: the byte-pair merges of trainer/bpe.h, so the shard says what
- * its ids are). Root attributes say what the file is: kind, source, split,
+ * its ids are), and the attribute max_tokens (L: a side's tokens and the end
+ * token fit in L). Read, a pair shard also gives its pairs as fixed
+ * records in data ([n, 2, L] uint16: h = 2, w = L, width 2) and its merges
+ * as the vocabulary blob. Root attributes say what the file is: kind, source, split,
  * shard_index, shard_count, sample_count, first_sample. Files are named
  * SPLIT-NNN.h5 (train-000.h5, test-003.h5). */
 #ifndef TRAINER_SHARDS_H

@@ -101,6 +101,46 @@ START_TEST(token_shard_round_trip)
 }
 END_TEST
 
+/* Two pairs and two merges, written and read back: the tokens, lengths,
+ * references and merges as written, the fixed records (a side, the end
+ * token, padding), the merges as the vocabulary blob; and a pair longer
+ * than max_tokens refused. */
+START_TEST(pair_shard_round_trip)
+{
+    make_tmpdir();
+    uint16_t src[] = {72, 256, 105}, tgt[] = {257, 33}, src_len[] = {1, 2}, tgt_len[] = {1, 1};
+    uint16_t merges[] = {'a', 'b', ' ', 256};
+    uint8_t refs[] = "Genesis 1:1\0Genesis 1:2";
+    shard s = {.kind = SHARD_PAIRS, .shard_index = 0, .shard_count = 1, .n = 2, .h = 2, .w = 4,
+               .width = 2, .src = src, .tgt = tgt, .src_len = src_len, .tgt_len = tgt_len,
+               .src_n = 3, .tgt_n = 2, .refs = refs, .refs_bytes = sizeof refs,
+               .merges = merges, .nmerges = 2};
+    char a[300];
+    snprintf(a, sizeof a, "%s/p.h5", dir);
+    ck_assert_int_eq(shard_write(a, &s, "unit test", "val"), 0);
+    shard r;
+    ck_assert_int_eq(shard_read(a, SHARD_PAIRS, 0, 1, &r), 0);
+    ck_assert_uint_eq(r.n, 2);
+    ck_assert_int_eq(memcmp(r.src, src, sizeof src), 0);
+    ck_assert_int_eq(memcmp(r.tgt, tgt, sizeof tgt), 0);
+    ck_assert_int_eq(memcmp(r.refs, refs, sizeof refs), 0);
+    ck_assert_uint_eq(r.h * r.w * (size_t)r.width, 16);
+    /* vocabulary 256 + 2 + 3: end 259, pad 260 */
+    const uint16_t want[2][2][4] = {{{72, 259, 260, 260}, {257, 259, 260, 260}},
+                                    {{256, 105, 259, 260}, {33, 259, 260, 260}}};
+    ck_assert_int_eq(memcmp(r.data, want, sizeof want), 0);
+    ck_assert_uint_eq(r.vocab_bytes, sizeof merges);
+    ck_assert_int_eq(memcmp(r.vocab, merges, sizeof merges), 0);
+    shard_free(&r);
+    s.w = 2; /* the second pair's source and its end token do not fit */
+    ck_assert_int_eq(shard_write(a, &s, "unit test", "val"), 0);
+    capture_begin();
+    ck_assert_int_eq(shard_read(a, SHARD_PAIRS, 0, 1, &r), -1);
+    ck_assert_ptr_nonnull(strstr(capture_end(), "pair 1 is longer than max_tokens 2"));
+    remove_tmpdir();
+}
+END_TEST
+
 static int make_bad(const char *kind, const char *path)
 {
     char cmd[600];
@@ -599,6 +639,7 @@ int main(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, shard_round_trip_and_identical_bytes);
     tcase_add_test(tc, token_shard_round_trip);
+    tcase_add_test(tc, pair_shard_round_trip);
     tcase_add_test(tc, bad_shards_are_refused);
     tcase_add_test(tc, idx_files);
     tcase_add_test(tc, checkpoint_round_trip);

@@ -269,7 +269,7 @@ static int write_split(const config *c, const char *split, const encoded *e, con
         const size_t lo = e->n * (size_t)k / (size_t)c->shards;
         const size_t hi = e->n * (size_t)(k + 1) / (size_t)c->shards;
         shard sh = {.kind = SHARD_PAIRS, .shard_index = k, .shard_count = c->shards,
-                    .n = hi - lo, .h = 1, .w = 1, .first_sample = lo, .width = 2,
+                    .n = hi - lo, .h = 2, .w = (size_t)c->max_tokens, .first_sample = lo, .width = 2,
                     .src = e->src + s0, .tgt = e->tgt + t0, .src_len = e->src_len + lo,
                     .tgt_len = e->tgt_len + lo, .refs = e->refs + r0,
                     .merges = (uint16_t *)b->merges, .nmerges = (size_t)b->nmerges};
