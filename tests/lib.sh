@@ -32,6 +32,27 @@ make_synthetic_text() {
         "$TRAINER" prepare --source text --input "$TESTTMP/text.txt" --out "$TESTTMP/text" --shards 8 >/dev/null
 }
 
+# Synthetic sentence pairs: two texts of 500 verses as diatheke prints them,
+# prepared into 8 train and 8 validation shards of pairs (BPE of 400
+# tokens, at most 32 a side).
+make_synthetic_pairs() {
+    local lang
+    for lang in en es; do
+        awk -v lang=$lang 'BEGIN {
+            split("la luz|el agua|la tierra|los cielos|el pueblo", es, "|");
+            split("the light|the water|the earth|the heavens|the people", en, "|");
+            for (b = 1; b <= 10; b++) for (v = 1; v <= 50; v++) {
+                w = (b * 7 + v * 3) % 5 + 1; n = (b + v) % 4 + 1;
+                if (lang == "en") text = "And " en[w] " was good " n " times in day " v ".";
+                else text = "Y " es[w] " era buena " n " veces en el d\303\255a " v ".";
+                print "Book" b " " b ":" v ": " text;
+            }
+        }' >"$TESTTMP/pairs-$lang.txt"
+    done
+    "$TRAINER" prepare --source parallel --input "$TESTTMP/pairs-en.txt" --target "$TESTTMP/pairs-es.txt" \
+        --vocab 400 --max-tokens 32 --out "$TESTTMP/pairs" --shards 8 >/dev/null
+}
+
 # The parameter checksum a checkpoint stores.
 params_checksum() {
     h5dump -a /params_fnv1a64 "$1" 2>/dev/null | sed -n 's/^ *(0): *//p'

@@ -1,15 +1,17 @@
 #!/bin/bash
 # Bitwise reproducibility (--reduce exact, the default), for a small VAE (in
 # the fixed-point sum with micro-steps, and in the lane tree without), a
-# small GPT, a small LSTM (all three with gradient accumulation, the language
-# models with dropout), a small GAN (two phases a step), a small classifier and a
-# small Glow (the last three in the lane tree): the parameters after 12
+# small GPT, a small LSTM, a small encoder-decoder (all four with gradient
+# accumulation, the language models with dropout), a small GAN (two phases a
+# step), a small classifier and a small Glow (the last three in the lane
+# tree): the parameters after 12
 # steps are the same bits for -np 1, 2, 4 and 8, for any number of lane
 # threads, for a run stopped at step 5 at -np 4 and resumed at -np 2, and for
 # the same run twice.
 . "$(dirname "$0")/lib.sh"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 make_synthetic_text || { bad "synthetic text"; finish; exit 1; }
+make_synthetic_pairs || { bad "synthetic pairs"; finish; exit 1; }
 VAE="train --data $TESTTMP/data --batch 32 --hidden 64,32 --latent 8 --micro-steps 2 --log-every 100"
 # one micro-step and 8 lanes: the lane tree (nn/gemm.h) instead of the fixed-point sum
 TREE="train --data $TESTTMP/data --batch 32 --hidden 64,32 --latent 8 --log-every 100"
@@ -23,6 +25,8 @@ LSTM="train --model lstm --data $TESTTMP/text --layers 2 --embed 16 --dim 32 --c
 
 GAN="train --model gan --data $TESTTMP/data --batch 32 --latent 8 --log-every 100"
 CLS="train --model classifier --data $TESTTMP/data --batch 32 --log-every 100"
+S2S="train --model seq2seq --data $TESTTMP/pairs --batch 16 --dim 16 --heads 2 --layers 1
+     --dropout 0.1 --micro-steps 2 --warmup 4 --log-every 100"
 GLOW="train --model glow --data $TESTTMP/data --batch 16 --flow-steps 2 --width 8 --log-every 100"
 
 run() { # run NP RUN_DIR STEPS [more args], with $ARGS
@@ -32,7 +36,7 @@ run() { # run NP RUN_DIR STEPS [more args], with $ARGS
         { cat "$TESTTMP/log"; return 1; }
 }
 
-for model in VAE TREE GPT LSTM GAN CLS GLOW; do
+for model in VAE TREE GPT LSTM GAN CLS GLOW S2S; do
     ARGS=${!model}
     R="$TESTTMP/$model"
     declare -A sum=()

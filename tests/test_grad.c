@@ -4,6 +4,7 @@
 #include "trainer/models/gan.h"
 #include "trainer/models/gpt.h"
 #include "trainer/models/lstm.h"
+#include "trainer/models/seq2seq.h"
 #include "trainer/models/vae.h"
 #include "trainer/nn/activation.h"
 #include "trainer/nn/attention.h"
@@ -1067,6 +1068,84 @@ START_TEST(gpt_sampling_is_deterministic)
 }
 END_TEST
 
+
+/* A tiny encoder-decoder (12 tokens: 9 plain, begin 9, end 10, pad 11; 6
+ * positions a side, width 8, 2 heads, a block each side) on two padded
+ * pairs in the pairs task's layout: finite differences for every tensor;
+ * a padded source token changes nothing; a later decoder input changes no
+ * earlier position's loss. */
+enum { SV = 12, SL = 6, SBOS = 9, SEND = 10, SPAD = 11 };
+static model *sm;
+static float *sp;
+static batch sb;
+
+static double s2s_f(void)
+{
+    double loss[2];
+    sm->type->forward(sm, sp, &sb, loss);
+    return loss[0] + loss[1];
+}
+
+static void s2s_row(int row, const int *src, const int *tgt)
+{
+    int32_t *tok = sb.tokens + row * 2 * SL, *out = sb.targets + row * 2 * SL;
+    for (int t = 0; t < SL; t++) {
+        tok[t] = src[t];
+        out[t] = -1;
+        tok[SL + t] = t == 0 ? SBOS : (tgt[t - 1] >= SEND ? SPAD : tgt[t - 1]);
+        out[SL + t] = tgt[t] == SPAD ? -1 : tgt[t];
+    }
+}
+
+START_TEST(seq2seq_whole_model)
+{
+    sm = seq2seq_new(SV, SL, 8, 1, 2, 0.0f, 2);
+    ck_assert_ptr_nonnull(sm);
+    const param_table *t = &sm->params;
+    sp = calloc(t->total, sizeof *sp);
+    float *grad = calloc(t->total, sizeof *grad);
+    sm->type->init(sm, sp, 3);
+    for (int i = 0; i < t->n; i++) { /* off the start: biases and gains matter too */
+        float *noise = malloc(t->v[i].numel * sizeof *noise);
+        randu(noise, t->v[i].numel, 200 + (uint32_t)i, -0.3f, 0.3f);
+        for (size_t j = 0; j < t->v[i].numel; j++)
+            sp[t->v[i].offset + j] += noise[j];
+        free(noise);
+    }
+    batch_alloc(&sb, 2, 0, 2 * SL);
+    sb.rows = 2;
+    sb.train = 0;
+    const int src0[SL] = {3, 5, 7, SEND, SPAD, SPAD}, tgt0[SL] = {4, 6, SEND, SPAD, SPAD, SPAD};
+    const int src1[SL] = {2, SEND, SPAD, SPAD, SPAD, SPAD}, tgt1[SL] = {8, 0, 3, 1, SEND, SPAD};
+    s2s_row(0, src0, tgt0);
+    s2s_row(1, src1, tgt1);
+    const double before = s2s_f();
+    sm->type->backward(sm, sp, grad, &sb, 1.0f);
+    for (int i = 0; i < t->n; i++)
+        check_fd(sp + t->v[i].offset, grad + t->v[i].offset, t->v[i].numel, s2s_f, t->v[i].name);
+    /* padding: a token after a source's first pad */
+    sb.tokens[1 * 2 * SL + 4] = 5;
+    ck_assert(s2s_f() == before);
+    sb.tokens[1 * 2 * SL + 4] = SPAD;
+    /* causality: with only row 1's position 1 scored, its decoder inputs
+     * at positions 2 and later change nothing */
+    for (int k = 0; k < 2 * 2 * SL; k++)
+        if (k != 1 * 2 * SL + SL + 1)
+            sb.targets[k] = -1;
+    const double one = s2s_f();
+    ck_assert(one > 0.0);
+    sb.tokens[1 * 2 * SL + SL + 3] = 7;
+    sb.tokens[1 * 2 * SL + SL + 4] = 2;
+    ck_assert(s2s_f() == one);
+    sb.tokens[1 * 2 * SL + SL + 1] = 7; /* while its own input does */
+    ck_assert(s2s_f() != one);
+    sm->type->destroy(sm);
+    batch_free(&sb);
+    free(sp);
+    free(grad);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("gradients");
@@ -1083,6 +1162,7 @@ int main(void)
     tcase_add_test(tc, layernorm);
     tcase_add_test(tc, causal_attention);
     tcase_add_test(tc, cross_attention);
+    tcase_add_test(tc, seq2seq_whole_model);
     tcase_add_test(tc, embedding);
     tcase_add_test(tc, softmax_crossentropy);
     tcase_add_test(tc, gpt_whole_model);

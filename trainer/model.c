@@ -6,6 +6,7 @@
 #include "models/glow.h"
 #include "models/gpt.h"
 #include "models/lstm.h"
+#include "models/seq2seq.h"
 #include "models/vae.h"
 
 #include <stdio.h>
@@ -18,6 +19,7 @@ static const model_type *const BUILT_IN[] = {
     &gan_model,
     &classifier_model,
     &glow_model,
+    &seq2seq_model,
 };
 
 #define MAX_MODELS 32

@@ -86,7 +86,7 @@ typedef struct task_type {
 
 #define TASK_OPTS(c, type) ((type *)(c)->task_opts)
 
-extern const task_type image_task, text_task;
+extern const task_type image_task, text_task, pairs_task;
 
 /* The loss unit of a task on this data. */
 static inline const char *task_unit(const task_type *t, const dataset *d)

@@ -21,7 +21,8 @@ void crossentropy_forward(float *logits, double *seq_loss, const int32_t *target
             const float inv = 1.0f / sum;
             for (int v = 0; v < V; v++)
                 row[v] *= inv;
-            loss -= log((double)row[targets[b * T + t]]);
+            if (targets[b * T + t] >= 0) /* below 0: padding, no loss */
+                loss -= log((double)row[targets[b * T + t]]);
         }
         seq_loss[b] = loss;
     }
@@ -31,6 +32,8 @@ void crossentropy_backward(float *dlogits, const float *probs, const int32_t *ta
                            int V, float scale)
 {
     for (int r = 0; r < N; r++) {
+        if (targets[r] < 0)
+            continue;
         const float *p = probs + (size_t)r * V;
         float *d = dlogits + (size_t)r * V;
         for (int v = 0; v < V; v++)

@@ -1,7 +1,8 @@
 /* Softmax cross-entropy over rows of V logits.
  *   forward: turns logits into probabilities in place and returns, per
  *            sequence of T rows, the summed -log p(target) in nats;
- *   backward: dlogits += scale * (p - onehot(target)). */
+ *   backward: dlogits += scale * (p - onehot(target)).
+ * A target below 0 (padding) has no loss and no gradient. */
 #ifndef TRAINER_CROSSENTROPY_H
 #define TRAINER_CROSSENTROPY_H
 

@@ -1,0 +1,573 @@
+#include "seq2seq.h"
+
+#include "trainer/nn/activation.h"
+#include "trainer/nn/attention.h"
+#include "trainer/nn/crossentropy.h"
+#include "trainer/nn/embedding.h"
+#include "trainer/nn/layernorm.h"
+#include "trainer/nn/linear.h"
+#include "trainer/philox.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LAYERS 16
+
+/* Tensor indices of the three kinds of sublayer. */
+typedef struct {
+    int lnw, lnb, qkvw, qkvb, projw, projb;
+} attn_idx;
+typedef struct {
+    int lnw, lnb, qw, qb, kvw, kvb, projw, projb;
+} cross_idx;
+typedef struct {
+    int lnw, lnb, fcw, fcb, projw, projb;
+} mlp_idx;
+
+/* Their activations; out = input + (dropped out) branch. */
+typedef struct {
+    float *ln, *mean, *rstd, *qkv, *y, *att, *proj, *mask, *out;
+} attn_acts;
+typedef struct {
+    float *ln, *mean, *rstd, *q, *kv, *y, *att, *proj, *mask, *out;
+} cross_acts;
+typedef struct {
+    float *ln, *mean, *rstd, *h, *g, *proj, *mask, *out;
+} mlp_acts;
+
+typedef struct {
+    model base;
+    int V, L, C, NH, layers, maxB;
+    float dropout;
+    int wte, wpe_enc, wpe_dec, lnew, lneb, lndw, lndb;
+    attn_idx eattn[MAX_LAYERS], dattn[MAX_LAYERS];
+    cross_idx dcross[MAX_LAYERS];
+    mlp_idx emlp[MAX_LAYERS], dmlp[MAX_LAYERS];
+    attn_acts ea[MAX_LAYERS], da[MAX_LAYERS];
+    cross_acts dc[MAX_LAYERS];
+    mlp_acts em[MAX_LAYERS], dm[MAX_LAYERS];
+    float *xenc, *xdec, *enc, *enc_mean, *enc_rstd, *lnd, *lnd_mean, *lnd_rstd, *logits;
+    /* activations, and their gradients at the same offsets in dbuf */
+    float *buf, *dbuf;
+    size_t nbuf, used;
+    float *scratch; /* L * L */
+    /* the call's rows at its own lengths */
+    int32_t *src, *din, *tgt;
+    int *slen;
+    double *row_nats;
+    int B, S, T;
+    float row_weight; /* training: rows / real target tokens of the call */
+    int drop;
+    uint32_t seed, stream, counter;
+} s2s;
+
+static const float *W(const s2s *m, const float *params, int idx)
+{
+    return params + m->base.params.v[idx].offset;
+}
+
+static float *G(const s2s *m, float *grad, int idx)
+{
+    return grad + m->base.params.v[idx].offset;
+}
+
+static float *D(const s2s *m, const float *act) { return m->dbuf + (act - m->buf); }
+
+/* Bump allocation in buf: sizing (buf NULL) counts, then it carves. */
+static float *take(s2s *m, size_t n)
+{
+    float *p = m->buf ? m->buf + m->used : NULL;
+    m->used += (n + 15) & ~(size_t)15;
+    return p;
+}
+
+static int add(param_table *t, const char *name, size_t s0, size_t s1, int decay)
+{
+    params_add(t, name, s1 ? 2 : 1, s0, s1, decay);
+    return t->n - 1;
+}
+
+static void add_ln(param_table *t, const char *name, int C, int *w, int *b)
+{
+    char n[48];
+    snprintf(n, sizeof n, "%.40s.weight", name);
+    *w = add(t, n, (size_t)C, 0, 0);
+    snprintf(n, sizeof n, "%.40s.bias", name);
+    *b = add(t, n, (size_t)C, 0, 0);
+}
+
+static void add_lin(param_table *t, const char *name, int in, int out, int *w, int *b)
+{
+    char n[48];
+    snprintf(n, sizeof n, "%.40s.weight", name);
+    *w = add(t, n, (size_t)out, (size_t)in, 1);
+    snprintf(n, sizeof n, "%.40s.bias", name);
+    *b = add(t, n, (size_t)out, 0, 0);
+}
+
+static void add_params(s2s *m)
+{
+    param_table *t = &m->base.params;
+    const int C = m->C;
+    char n[48];
+    m->wte = add(t, "wte", (size_t)m->V, (size_t)C, 1);
+    m->wpe_enc = add(t, "enc.wpe", (size_t)m->L, (size_t)C, 0);
+    m->wpe_dec = add(t, "dec.wpe", (size_t)m->L, (size_t)C, 0);
+    for (int side = 0; side < 2; side++)
+        for (int l = 0; l < m->layers; l++) {
+            const char *s = side ? "dec" : "enc";
+            attn_idx *a = side ? &m->dattn[l] : &m->eattn[l];
+            mlp_idx *f = side ? &m->dmlp[l] : &m->emlp[l];
+#define NAME(what) (snprintf(n, sizeof n, "%s.h%d.%s", s, l, what), n)
+            add_ln(t, NAME("ln1"), C, &a->lnw, &a->lnb);
+            add_lin(t, NAME("attn.qkv"), C, 3 * C, &a->qkvw, &a->qkvb);
+            add_lin(t, NAME("attn.proj"), C, C, &a->projw, &a->projb);
+            if (side) {
+                cross_idx *x = &m->dcross[l];
+                add_ln(t, NAME("lnx"), C, &x->lnw, &x->lnb);
+                add_lin(t, NAME("cross.q"), C, C, &x->qw, &x->qb);
+                add_lin(t, NAME("cross.kv"), C, 2 * C, &x->kvw, &x->kvb);
+                add_lin(t, NAME("cross.proj"), C, C, &x->projw, &x->projb);
+            }
+            add_ln(t, NAME("ln2"), C, &f->lnw, &f->lnb);
+            add_lin(t, NAME("mlp.fc"), C, 4 * C, &f->fcw, &f->fcb);
+            add_lin(t, NAME("mlp.proj"), 4 * C, C, &f->projw, &f->projb);
+#undef NAME
+        }
+    add_ln(t, "enc.lnf", C, &m->lnew, &m->lneb);
+    add_ln(t, "dec.lnf", C, &m->lndw, &m->lndb);
+}
+
+static void carve_attn(s2s *m, attn_acts *a, size_t N, size_t att)
+{
+    const size_t C = (size_t)m->C;
+    a->ln = take(m, N * C);
+    a->mean = take(m, N);
+    a->rstd = take(m, N);
+    a->qkv = take(m, 3 * N * C);
+    a->y = take(m, N * C);
+    a->att = take(m, att);
+    a->proj = take(m, N * C);
+    a->mask = take(m, N * C);
+    a->out = take(m, N * C);
+}
+
+static void carve_cross(s2s *m, cross_acts *a, size_t N, size_t att)
+{
+    const size_t C = (size_t)m->C;
+    a->ln = take(m, N * C);
+    a->mean = take(m, N);
+    a->rstd = take(m, N);
+    a->q = take(m, N * C);
+    a->kv = take(m, 2 * N * C);
+    a->y = take(m, N * C);
+    a->att = take(m, att);
+    a->proj = take(m, N * C);
+    a->mask = take(m, N * C);
+    a->out = take(m, N * C);
+}
+
+static void carve_mlp(s2s *m, mlp_acts *a, size_t N)
+{
+    const size_t C = (size_t)m->C;
+    a->ln = take(m, N * C);
+    a->mean = take(m, N);
+    a->rstd = take(m, N);
+    a->h = take(m, 4 * N * C);
+    a->g = take(m, 4 * N * C);
+    a->proj = take(m, N * C);
+    a->mask = take(m, N * C);
+    a->out = take(m, N * C);
+}
+
+static void carve(s2s *m)
+{
+    const size_t N = (size_t)m->maxB * m->L, C = (size_t)m->C;
+    const size_t att = (size_t)m->maxB * m->NH * m->L * m->L;
+    m->used = 0;
+    m->xenc = take(m, N * C);
+    m->xdec = take(m, N * C);
+    for (int l = 0; l < m->layers; l++) {
+        carve_attn(m, &m->ea[l], N, att);
+        carve_mlp(m, &m->em[l], N);
+        carve_attn(m, &m->da[l], N, att);
+        carve_cross(m, &m->dc[l], N, att);
+        carve_mlp(m, &m->dm[l], N);
+    }
+    m->enc = take(m, N * C);
+    m->enc_mean = take(m, N);
+    m->enc_rstd = take(m, N);
+    m->lnd = take(m, N * C);
+    m->lnd_mean = take(m, N);
+    m->lnd_rstd = take(m, N);
+    m->logits = take(m, N * (size_t)m->V);
+}
+
+static void s2s_free(s2s *m)
+{
+    free(m->buf);
+    free(m->dbuf);
+    free(m->scratch);
+    free(m->src);
+    free(m->din);
+    free(m->tgt);
+    free(m->slen);
+    free(m->row_nats);
+}
+
+static int s2s_build(s2s *m, int V, int L, int C, int layers, int NH, float dropout, int maxB)
+{
+    memset(m, 0, sizeof *m);
+    m->base.type = &seq2seq_model;
+    m->V = V;
+    m->L = L;
+    m->C = C;
+    m->layers = layers;
+    m->NH = NH;
+    m->dropout = dropout;
+    m->maxB = maxB;
+    add_params(m);
+    carve(m); /* sizing */
+    m->nbuf = m->used;
+    m->buf = calloc(m->nbuf, sizeof(float));
+    m->dbuf = calloc(m->nbuf, sizeof(float));
+    m->scratch = calloc((size_t)L * L, sizeof(float));
+    const size_t N = (size_t)maxB * L;
+    m->src = calloc(N, sizeof *m->src);
+    m->din = calloc(N, sizeof *m->din);
+    m->tgt = calloc(N, sizeof *m->tgt);
+    m->slen = calloc((size_t)maxB, sizeof *m->slen);
+    m->row_nats = calloc((size_t)maxB, sizeof *m->row_nats);
+    if (!m->buf || !m->dbuf || !m->scratch || !m->src || !m->din || !m->tgt || !m->slen ||
+        !m->row_nats) {
+        fprintf(stderr, "trainer: out of memory for the encoder-decoder's activations (%zu "
+                        "floats)\n",
+                m->nbuf);
+        s2s_free(m);
+        return -1;
+    }
+    carve(m);
+    return 0;
+}
+
+/* GPT-2's start: N(0, 0.02) for matrices and embeddings, the residual
+ * branches' last matrices scaled by 1 / sqrt(2 layers), zero biases, unit
+ * LayerNorm gains; tensor i from (seed, RNG_INIT, i). */
+static void s2s_init(const model *base, float *params, uint32_t seed)
+{
+    const s2s *m = (const s2s *)base;
+    const param_table *t = &base->params;
+    const float resid = 0.02f / sqrtf(2.0f * (float)m->layers);
+    for (int i = 0; i < t->n; i++) {
+        const param_view *v = &t->v[i];
+        float *p = params + v->offset;
+        const char *dot = strrchr(v->name, '.');
+        const int is_ln = strstr(v->name, ".ln") != NULL;
+        if (v->ndim == 1 || (dot && !strcmp(dot, ".bias"))) {
+            const float value = is_ln && dot && !strcmp(dot, ".weight") ? 1.0f : 0.0f;
+            for (size_t j = 0; j < v->numel; j++)
+                p[j] = value;
+            continue;
+        }
+        rng_normals(seed, RNG_STREAM_GLOBAL, RNG_INIT, (uint32_t)i, 0, p, v->numel);
+        const float sd = strstr(v->name, "proj.weight") ? resid : 0.02f;
+        for (size_t j = 0; j < v->numel; j++)
+            p[j] *= sd;
+    }
+}
+
+static void dropout_mask(s2s *m, float *mask, float *x, size_t n, uint32_t site)
+{
+    if (!m->drop)
+        return;
+    rng_uniforms(m->seed, m->stream, RNG_DROPOUT, m->counter, site, mask, n);
+    const float keep = 1.0f / (1.0f - m->dropout);
+    for (size_t i = 0; i < n; i++) {
+        mask[i] = mask[i] >= m->dropout ? keep : 0.0f;
+        x[i] *= mask[i];
+    }
+}
+
+static void add_to(float *out, const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+/* The branch's gradient (through the mask) from the sublayer's output
+ * gradient, which also flows on to the input unchanged. */
+static void residual_backward(s2s *m, float *dbranch, float *dinp, const float *dout,
+                              const float *mask, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        dbranch[i] = m->drop ? dout[i] * mask[i] : dout[i];
+        dinp[i] += dout[i];
+    }
+}
+
+static void attn_forward(s2s *m, const float *P, const attn_idx *k, attn_acts *a, const float *x,
+                         int B, int T, const int *klen, int causal, uint32_t site)
+{
+    const int N = B * T, C = m->C;
+    layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
+    linear_forward(a->qkv, a->ln, W(m, P, k->qkvw), W(m, P, k->qkvb), N, C, 3 * C);
+    mha_forward(a->y, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, klen,
+                causal, B, T, T, C, m->NH);
+    linear_forward(a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
+    dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
+    add_to(a->out, x, a->proj, (size_t)N * C);
+}
+
+static void attn_backward(s2s *m, const float *P, float *Gr, const attn_idx *k, attn_acts *a,
+                          const float *x, int B, int T, const int *klen, int causal)
+{
+    const int N = B * T, C = m->C;
+    float *dqkv = D(m, a->qkv);
+    residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
+    linear_backward_params(G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C,
+                           1);
+    linear_backward_input(D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
+    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, m->scratch, D(m, a->y), a->qkv, 3 * C,
+                 a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, a->att, klen, causal, B, T, T, C,
+                 m->NH);
+    linear_backward_params(G(m, Gr, k->qkvw), G(m, Gr, k->qkvb), dqkv, a->ln, N, C, 3 * C, 1);
+    linear_backward_input(D(m, a->ln), dqkv, W(m, P, k->qkvw), N, C, 3 * C);
+    layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
+                       W(m, P, k->lnw), a->mean, a->rstd, N, C);
+}
+
+static void cross_forward(s2s *m, const float *P, const cross_idx *k, cross_acts *a,
+                          const float *x, uint32_t site)
+{
+    const int B = m->B, T = m->T, S = m->S, N = B * T, C = m->C;
+    layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
+    linear_forward(a->q, a->ln, W(m, P, k->qw), W(m, P, k->qb), N, C, C);
+    linear_forward(a->kv, m->enc, W(m, P, k->kvw), W(m, P, k->kvb), B * S, C, 2 * C);
+    mha_forward(a->y, a->att, a->q, C, a->kv, 2 * C, a->kv + C, 2 * C, m->slen, 0, B, T, S, C,
+                m->NH);
+    linear_forward(a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
+    dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
+    add_to(a->out, x, a->proj, (size_t)N * C);
+}
+
+static void cross_backward(s2s *m, const float *P, float *Gr, const cross_idx *k, cross_acts *a,
+                           const float *x)
+{
+    const int B = m->B, T = m->T, S = m->S, N = B * T, C = m->C;
+    float *dkv = D(m, a->kv);
+    residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
+    linear_backward_params(G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C,
+                           1);
+    linear_backward_input(D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
+    mha_backward(D(m, a->q), dkv, dkv + C, m->scratch, D(m, a->y), a->q, C, a->kv, 2 * C,
+                 a->kv + C, 2 * C, a->att, m->slen, 0, B, T, S, C, m->NH);
+    linear_backward_params(G(m, Gr, k->kvw), G(m, Gr, k->kvb), dkv, m->enc, B * S, C, 2 * C, 1);
+    linear_backward_input(D(m, m->enc), dkv, W(m, P, k->kvw), B * S, C, 2 * C);
+    linear_backward_params(G(m, Gr, k->qw), G(m, Gr, k->qb), D(m, a->q), a->ln, N, C, C, 1);
+    linear_backward_input(D(m, a->ln), D(m, a->q), W(m, P, k->qw), N, C, C);
+    layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
+                       W(m, P, k->lnw), a->mean, a->rstd, N, C);
+}
+
+static void mlp_forward(s2s *m, const float *P, const mlp_idx *k, mlp_acts *a, const float *x,
+                        int N, uint32_t site)
+{
+    const int C = m->C;
+    layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
+    linear_forward(a->h, a->ln, W(m, P, k->fcw), W(m, P, k->fcb), N, C, 4 * C);
+    gelu_forward(a->g, a->h, (size_t)N * 4 * C);
+    linear_forward(a->proj, a->g, W(m, P, k->projw), W(m, P, k->projb), N, 4 * C, C);
+    dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
+    add_to(a->out, x, a->proj, (size_t)N * C);
+}
+
+static void mlp_backward(s2s *m, const float *P, float *Gr, const mlp_idx *k, mlp_acts *a,
+                         const float *x, int N)
+{
+    const int C = m->C;
+    residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
+    linear_backward_params(G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->g, N,
+                           4 * C, C, 1);
+    linear_backward_input(D(m, a->g), D(m, a->proj), W(m, P, k->projw), N, 4 * C, C);
+    gelu_backward(D(m, a->h), a->h, D(m, a->g), (size_t)N * 4 * C);
+    linear_backward_params(G(m, Gr, k->fcw), G(m, Gr, k->fcb), D(m, a->h), a->ln, N, C, 4 * C,
+                           1);
+    linear_backward_input(D(m, a->ln), D(m, a->h), W(m, P, k->fcw), N, C, 4 * C);
+    layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
+                       W(m, P, k->lnw), a->mean, a->rstd, N, C);
+}
+
+/* The batch's rows (pairs.c's layout: 2L positions a row) at the call's
+ * lengths: the longest source (up to its first padding) and the furthest
+ * scored target position. */
+static void take_rows(s2s *m, const batch *b)
+{
+    const int L = m->L, pad = m->V - 1;
+    int S = 1, T = 1;
+    for (int j = 0; j < b->rows; j++) {
+        const int32_t *tok = b->tokens + (size_t)j * 2 * L, *tgt = b->targets + (size_t)j * 2 * L;
+        int s = 0, t = L;
+        while (s < L && tok[s] != pad)
+            s++;
+        while (t > 0 && tgt[L + t - 1] < 0) /* the last scored position */
+            t--;
+        m->slen[j] = s > 0 ? s : 1;
+        S = m->slen[j] > S ? m->slen[j] : S;
+        T = t > T ? t : T;
+    }
+    m->B = b->rows;
+    m->S = S;
+    m->T = T;
+    for (int j = 0; j < b->rows; j++) {
+        const int32_t *tok = b->tokens + (size_t)j * 2 * L, *tgt = b->targets + (size_t)j * 2 * L;
+        memcpy(m->src + (size_t)j * S, tok, (size_t)S * sizeof *tok);
+        memcpy(m->din + (size_t)j * T, tok + L, (size_t)T * sizeof *tok);
+        memcpy(m->tgt + (size_t)j * T, tgt + L, (size_t)T * sizeof *tgt);
+    }
+}
+
+static void s2s_forward(model *base, const float *P, const batch *b, double *row_loss)
+{
+    s2s *m = (s2s *)base;
+    take_rows(m, b);
+    const int B = m->B, S = m->S, T = m->T, C = m->C, V = m->V;
+    m->drop = b->train && m->dropout > 0.0f;
+    m->seed = b->seed;
+    m->stream = b->call_stream;
+    m->counter = b->call_counter;
+    const float *wte = W(m, P, m->wte);
+    embedding_forward(m->xenc, m->src, wte, W(m, P, m->wpe_enc), B, S, C);
+    const float *x = m->xenc;
+    for (int l = 0; l < m->layers; l++) {
+        attn_forward(m, P, &m->eattn[l], &m->ea[l], x, B, S, m->slen, 0, (uint32_t)(5 * l));
+        mlp_forward(m, P, &m->emlp[l], &m->em[l], m->ea[l].out, B * S, (uint32_t)(5 * l + 1));
+        x = m->em[l].out;
+    }
+    layernorm_forward(m->enc, m->enc_mean, m->enc_rstd, x, W(m, P, m->lnew), W(m, P, m->lneb),
+                      B * S, C);
+    embedding_forward(m->xdec, m->din, wte, W(m, P, m->wpe_dec), B, T, C);
+    const float *y = m->xdec;
+    for (int l = 0; l < m->layers; l++) {
+        attn_forward(m, P, &m->dattn[l], &m->da[l], y, B, T, NULL, 1, (uint32_t)(5 * l + 2));
+        cross_forward(m, P, &m->dcross[l], &m->dc[l], m->da[l].out, (uint32_t)(5 * l + 3));
+        mlp_forward(m, P, &m->dmlp[l], &m->dm[l], m->dc[l].out, B * T, (uint32_t)(5 * l + 4));
+        y = m->dm[l].out;
+    }
+    layernorm_forward(m->lnd, m->lnd_mean, m->lnd_rstd, y, W(m, P, m->lndw), W(m, P, m->lndb),
+                      B * T, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, V, C, 1.0f, m->lnd, C, wte, C,
+                0.0f, m->logits, V);
+    crossentropy_forward(m->logits, m->row_nats, m->tgt, B, T, V);
+    int tokens = 0;
+    for (int i = 0; i < B * T; i++)
+        tokens += m->tgt[i] >= 0;
+    m->row_weight = b->train && tokens ? (float)B / (float)tokens : 1.0f;
+    for (int j = 0; j < B; j++)
+        row_loss[j] = m->row_nats[j] * (double)m->row_weight;
+}
+
+static void s2s_backward(model *base, const float *P, float *Gr, const batch *b, float scale)
+{
+    s2s *m = (s2s *)base;
+    (void)b;
+    const int B = m->B, S = m->S, T = m->T, C = m->C, V = m->V;
+    memset(m->dbuf, 0, m->nbuf * sizeof(float));
+    float *dlogits = D(m, m->logits);
+    crossentropy_backward(dlogits, m->logits, m->tgt, B * T, V, scale * m->row_weight);
+    const float *wte = W(m, P, m->wte);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B * T, C, V, 1.0f, dlogits, V, wte, C,
+                1.0f, D(m, m->lnd), C);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, B * T, 1.0f, dlogits, V, m->lnd, C,
+                1.0f, G(m, Gr, m->wte), C);
+    const int last = m->layers - 1;
+    const float *y = m->layers ? m->dm[last].out : m->xdec;
+    layernorm_backward(D(m, y), G(m, Gr, m->lndw), G(m, Gr, m->lndb), D(m, m->lnd), y,
+                       W(m, P, m->lndw), m->lnd_mean, m->lnd_rstd, B * T, C);
+    for (int l = last; l >= 0; l--) {
+        const float *in = l ? m->dm[l - 1].out : m->xdec;
+        mlp_backward(m, P, Gr, &m->dmlp[l], &m->dm[l], m->dc[l].out, B * T);
+        cross_backward(m, P, Gr, &m->dcross[l], &m->dc[l], m->da[l].out);
+        attn_backward(m, P, Gr, &m->dattn[l], &m->da[l], in, B, T, NULL, 1);
+    }
+    embedding_backward(G(m, Gr, m->wte), G(m, Gr, m->wpe_dec), D(m, m->xdec), m->din, B, T, C);
+    const float *x = m->layers ? m->em[last].out : m->xenc;
+    layernorm_backward(D(m, x), G(m, Gr, m->lnew), G(m, Gr, m->lneb), D(m, m->enc), x,
+                       W(m, P, m->lnew), m->enc_mean, m->enc_rstd, B * S, C);
+    for (int l = last; l >= 0; l--) {
+        const float *in = l ? m->em[l - 1].out : m->xenc;
+        mlp_backward(m, P, Gr, &m->emlp[l], &m->em[l], m->ea[l].out, B * S);
+        attn_backward(m, P, Gr, &m->eattn[l], &m->ea[l], in, B, S, m->slen, 0);
+    }
+    embedding_backward(G(m, Gr, m->wte), G(m, Gr, m->wpe_enc), D(m, m->xenc), m->src, B, S, C);
+}
+
+/* The model interface. */
+
+static const opt_spec SEQ2SEQ_OPTS[] = {
+    OPT(seq2seq_opts, layers, "layers", OPT_INT, "3", CMD_TRAIN, 1, MAX_LAYERS,
+        "encoder blocks, and as many decoder blocks"),
+    OPT(seq2seq_opts, heads, "heads", OPT_INT, "4", CMD_TRAIN, 1, 64, "attention heads"),
+    OPT(seq2seq_opts, dim, "dim", OPT_INT, "256", CMD_TRAIN, 1, 8192,
+        "width (the MLPs are 4 times as wide)"),
+    OPT(seq2seq_opts, dropout, "dropout", OPT_DOUBLE, "0.1", CMD_TRAIN, 0, 0.9,
+        "dropout on every residual branch in training"),
+};
+
+static const char *const SEQ2SEQ_DEFAULTS[][2] = {
+    {"data", "data/kjv-es"}, {"batch", "64"}, {"lanes", "8"},         {"lr", "1e-3"},
+    {"warmup", "200"},       {"min-lr-frac", "0.1"}, {"grad-clip", "1"}, {"weight-decay", "0.01"},
+};
+
+static int s2s_check(config *c, int loud)
+{
+    const seq2seq_opts *o = MODEL_OPTS(c, const seq2seq_opts);
+    if (o->dim % o->heads) {
+        if (loud)
+            fprintf(stderr, "trainer: --dim %d is not a multiple of --heads %d\n", o->dim,
+                    o->heads);
+        return -1;
+    }
+    return 0;
+}
+
+model *seq2seq_new(int V, int L, int C, int layers, int NH, float dropout, int max_rows)
+{
+    s2s *m = malloc(sizeof *m);
+    if (!m || s2s_build(m, V, L, C, layers, NH, dropout, max_rows) != 0) {
+        free(m);
+        return NULL;
+    }
+    return &m->base;
+}
+
+static model *s2s_create(const config *c, const data_shape *shape, int max_rows)
+{
+    const seq2seq_opts *o = MODEL_OPTS(c, const seq2seq_opts);
+    return seq2seq_new(shape->vocab, shape->T / 2, o->dim, o->layers, o->heads,
+                       (float)o->dropout, max_rows);
+}
+
+static void s2s_destroy(model *base)
+{
+    s2s_free((s2s *)base);
+    free(base);
+}
+
+const model_type seq2seq_model = {
+    .name = "seq2seq",
+    .summary = "encoder-decoder Transformer (cross-attention) on sentence pairs",
+    .task = &pairs_task,
+    .loss_name = "loss",
+    .opts = OPT_GROUP(SEQ2SEQ_OPTS, seq2seq_opts),
+    .defaults = SEQ2SEQ_DEFAULTS,
+    .ndefaults = (int)(sizeof SEQ2SEQ_DEFAULTS / sizeof SEQ2SEQ_DEFAULTS[0]),
+    .check = s2s_check,
+    .create = s2s_create,
+    .destroy = s2s_destroy,
+    .init = s2s_init,
+    .forward = s2s_forward,
+    .backward = s2s_backward,
+};
