@@ -6,6 +6,9 @@
 # --source parallel pairs them by reference, splits every 50th pair from the
 # 8th into validation, learns the BPE, writes the same bytes twice, and
 # inspect decodes the pairs back to the cleaned text; bad input is refused.
+# Then a small encoder-decoder trains on synthetic pairs under -np 2, its
+# evaluation reports nats per token, bits per byte and chrF, and translate
+# gives the same text twice, greedy and with a beam.
 . "$(dirname "$0")/lib.sh"
 T="$TESTTMP/texts"
 mkdir -p "$T"
@@ -66,4 +69,30 @@ printf 'no verses here\n' >"$T/none.txt"
 out=$("$TRAINER" prepare --source parallel --input "$T/none.txt" --target "$T/es.txt" --out "$TESTTMP/p4" 2>&1)
 [ $? != 0 ] && grep -q "none.txt: no verses" <<<"$out" && ok "a text without verses: $out" ||
     bad "a text without verses: $out"
+make_synthetic_pairs || { bad "synthetic pairs"; finish; exit 1; }
+S2S=(train --model seq2seq --data "$TESTTMP/pairs" --batch 16 --dim 32 --heads 2 --layers 1
+    --lr 3e-3 --warmup 10 --steps 60 --log-every 30 --eval-every 0 --chrf-pairs 8)
+if timeout 300 $MPI -np 2 "$TRAINER" "${S2S[@]}" --run-dir "$TESTTMP/s2s" >"$TESTTMP/log" 2>&1 &&
+    grep -q "^final: .*validation loss [0-9.]* nats/token (perplexity [0-9.]*, [0-9.]* bits/byte" "$TESTTMP/log" &&
+    grep -q "^chrF [0-9.]* over the first 8 validation pairs (beam 1" "$TESTTMP/log"; then
+    first=$(grep -m1 '^step' "$TESTTMP/log" | sed -n 's/.*loss *\([0-9.]*\) nats.*/\1/p')
+    ok "seq2seq trains: loss $first at step 30, $(grep '^chrF' "$TESTTMP/log")"
+else
+    bad "seq2seq: $(tail -3 "$TESTTMP/log")"
+fi
+awk -v a="$(grep -m1 '^step' "$TESTTMP/log" | sed -n 's/.*loss *\([0-9.]*\) nats.*/\1/p')" \
+    'BEGIN { exit !(a < 5.5) }' && ok "the loss fell below 5.5 nats/token (ln 400 = 5.99)" ||
+    bad "seq2seq loss did not fall: $(grep '^step' "$TESTTMP/log")"
+C="$TESTTMP/s2s/checkpoint.h5"
+a=$("$TRAINER" translate --checkpoint "$C" "And the light was good 2 times in day 7." 2>/dev/null)
+b=$("$TRAINER" translate --checkpoint "$C" --text "And the light was good 2 times in day 7." 2>/dev/null)
+[ -n "$a" ] && [ "$a" = "$b" ] && ok "translate, twice the same: \"$a\"" || bad "translate: \"$a\" then \"$b\""
+printf 'And the water was good 1 times in day 3.\nAnd the people was good 4 times in day 9.\n' >"$TESTTMP/lines.txt"
+n=$("$TRAINER" translate --checkpoint "$C" --lines "$TESTTMP/lines.txt" --beam 4 2>/dev/null | wc -l)
+[ "$n" = 2 ] && ok "translate --lines with --beam 4: a line for each line" || bad "translate --lines: $n lines"
+out=$("$TRAINER" eval --checkpoint "$C" 2>&1)
+grep -q "^chrF" <<<"$out" && ok "eval reports chrF: $(grep '^chrF' <<<"$out")" || bad "eval: $out"
+out=$("$TRAINER" translate --checkpoint "$C" 2>&1)
+[ $? != 0 ] && [ "$(grep -c '^trainer: ' <<<"$out")" = 1 ] && grep -q "give a sentence" <<<"$out" &&
+    ok "translate without a sentence: $(grep '^trainer: ' <<<"$out")" || bad "translate without a sentence: $out"
 finish

@@ -1,7 +1,8 @@
 /* Byte-level BPE: known merges on a tiny text, the same merges on every
  * run, encode then decode giving any bytes back, a vocabulary rebuilt from
- * its merges encoding alike, and bad merges refused. */
+ * its merges encoding alike, and bad merges refused; chrF by hand. */
 #include "trainer/bpe.h"
+#include "trainer/chrf.h"
 #include "trainer/philox.h"
 
 #include "tests/suite.h"
@@ -128,6 +129,31 @@ START_TEST(bad_merges_refused)
 }
 END_TEST
 
+static double chrf_of(const char *hyp, const char *ref)
+{
+    chrf_stats s;
+    memset(&s, 0, sizeof s);
+    chrf_add(&s, (const uint8_t *)hyp, strlen(hyp), (const uint8_t *)ref, strlen(ref));
+    return chrf_score(&s);
+}
+
+START_TEST(chrf_by_hand)
+{
+    ck_assert_double_eq_tol(chrf_of("la luz del día", "la luz del día"), 100.0, 1e-9);
+    ck_assert_double_eq_tol(chrf_of("la luz del día", "laluzdeldía"), 100.0, 1e-9); /* no spaces */
+    ck_assert_double_eq_tol(chrf_of("xyz", "abc"), 0.0, 1e-9);
+    /* "abcdef" against "abcdeg": order n matches 6-n of 7-n n-grams on both
+     * sides for n <= 5 (5/6, 4/5, 3/4, 2/3, 1/2) and 0 of 1 for n = 6, so
+     * precision = recall = their mean and chrF is that mean */
+    const double mean = (5.0 / 6 + 4.0 / 5 + 3.0 / 4 + 2.0 / 3 + 1.0 / 2 + 0.0) / 6.0;
+    ck_assert_double_eq_tol(chrf_of("abcdef", "abcdeg"), 100.0 * mean, 1e-9);
+    /* a two-byte letter is one character: "é" and "e" share no character */
+    ck_assert_double_eq_tol(chrf_of("\xc3\xa9", "e"), 0.0, 1e-9);
+    /* recall weighs more than precision (beta 2): a short hypothesis loses more */
+    ck_assert_double_gt(chrf_of("abcdefgh", "abcd"), chrf_of("abcd", "abcdefgh"));
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bpe");
@@ -137,6 +163,7 @@ int main(void)
     tcase_add_test(tc, same_merges_every_run);
     tcase_add_test(tc, round_trips);
     tcase_add_test(tc, bad_merges_refused);
+    tcase_add_test(tc, chrf_by_hand);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

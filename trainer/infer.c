@@ -7,6 +7,8 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int load(run *r, enum command cmd, int argc, char **argv, int *status)
 {
@@ -42,6 +44,8 @@ int cmd_eval(int argc, char **argv)
         snprintf(what, sizeof what, "%s at step %ld", r.cfg.checkpoint, r.step);
         if (r.loud)
             print_eval(&r, what, &e);
+        if (r.mt->translate && r.task->show && r.loud) /* chrF of translations */
+            r.task->show(&r.cfg, &r.data, r.work[0].m, r.params, r.step, 1);
         if (r.mt->roundtrip) {
             const roundtrip_result t = evaluate_roundtrip(&r);
             if (r.loud)
@@ -68,5 +72,28 @@ int cmd_sample(int argc, char **argv)
         status = agree(failed) ? EXIT_BAD_INPUT : EXIT_DONE;
     }
     run_end(&r);
+    return status;
+}
+
+/* translate: sample for translation models, with a sentence given as an
+ * argument of its own (not after an option) taken as --text. */
+int cmd_translate(int argc, char **argv)
+{
+    char **args = xcalloc((size_t)argc * 2 + 1, sizeof *args, "arguments");
+    int n = 0;
+    args[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        if (!strncmp(argv[i], "--", 2)) {
+            args[n++] = argv[i];
+            if (!strchr(argv[i], '=') && i + 1 < argc && strncmp(argv[i + 1], "--", 2) &&
+                strcmp(argv[i], "--help"))
+                args[n++] = argv[++i];
+            continue;
+        }
+        args[n++] = "--text";
+        args[n++] = argv[i];
+    }
+    const int status = cmd_sample(n, args);
+    free(args);
     return status;
 }

@@ -21,6 +21,7 @@ static void usage(FILE *f)
             "  train     train a model data-parallel (run under mpirun)\n"
             "  eval      evaluate a checkpoint on its task's evaluation split\n"
             "  sample    generate from a checkpoint: text, or images (.h5 and PNG)\n"
+            "  translate translate with a seq2seq checkpoint: a sentence, or --lines FILE\n"
             "  score     the Frechet distance of a file of images to the test split, in a\n"
             "            classifier's features\n"
             "  inspect   what a checkpoint holds: model, step, configuration, tensors, checksums\n"
@@ -70,6 +71,8 @@ int main(int argc, char **argv)
         run = cmd_eval;
     else if (!strcmp(cmd, "sample"))
         run = cmd_sample;
+    else if (!strcmp(cmd, "translate"))
+        run = cmd_translate;
     else if (!strcmp(cmd, "score"))
         run = cmd_score;
     if (!run) {

@@ -130,6 +130,12 @@ struct model_type {
      * value (the eval command reports them). */
     void (*roundtrip)(model *m, const float *params, const batch *b, double *row_err);
 
+    /* Optional, translation models: the target's tokens for src[0, n) (its
+     * tokens without the end token) by beam search of width beam (1:
+     * greedy), at most max; returns how many (the end token left out). */
+    int (*translate)(model *m, const float *params, const int32_t *src, int n, int beam,
+                     int32_t *out, int max);
+
     /* Optional. Training FLOPs per loss unit (an image, a token): MFU. */
     double (*flops_per_unit)(const model *m);
     /* Optional, language models: generation one token at a time. reset

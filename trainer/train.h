@@ -17,6 +17,7 @@ int cmd_train(int argc, char **argv);
 int train_run(int argc, char **argv, train_stats *stats);
 int cmd_eval(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
+int cmd_translate(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);

@@ -429,17 +429,11 @@ static void take_rows(s2s *m, const batch *b)
     }
 }
 
-static void s2s_forward(model *base, const float *P, const batch *b, double *row_loss)
+/* The encoder over m->src (m->B rows of m->S) into m->enc. */
+static void encode(s2s *m, const float *P)
 {
-    s2s *m = (s2s *)base;
-    take_rows(m, b);
-    const int B = m->B, S = m->S, T = m->T, C = m->C, V = m->V;
-    m->drop = b->train && m->dropout > 0.0f;
-    m->seed = b->seed;
-    m->stream = b->call_stream;
-    m->counter = b->call_counter;
-    const float *wte = W(m, P, m->wte);
-    embedding_forward(m->xenc, m->src, wte, W(m, P, m->wpe_enc), B, S, C);
+    const int B = m->B, S = m->S, C = m->C;
+    embedding_forward(m->xenc, m->src, W(m, P, m->wte), W(m, P, m->wpe_enc), B, S, C);
     const float *x = m->xenc;
     for (int l = 0; l < m->layers; l++) {
         attn_forward(m, P, &m->eattn[l], &m->ea[l], x, B, S, m->slen, 0, (uint32_t)(5 * l));
@@ -448,6 +442,13 @@ static void s2s_forward(model *base, const float *P, const batch *b, double *row
     }
     layernorm_forward(m->enc, m->enc_mean, m->enc_rstd, x, W(m, P, m->lnew), W(m, P, m->lneb),
                       B * S, C);
+}
+
+/* The decoder over m->din (m->B rows of m->T) into m->logits. */
+static void decode(s2s *m, const float *P)
+{
+    const int B = m->B, T = m->T, C = m->C, V = m->V;
+    const float *wte = W(m, P, m->wte);
     embedding_forward(m->xdec, m->din, wte, W(m, P, m->wpe_dec), B, T, C);
     const float *y = m->xdec;
     for (int l = 0; l < m->layers; l++) {
@@ -460,13 +461,140 @@ static void s2s_forward(model *base, const float *P, const batch *b, double *row
                       B * T, C);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, V, C, 1.0f, m->lnd, C, wte, C,
                 0.0f, m->logits, V);
-    crossentropy_forward(m->logits, m->row_nats, m->tgt, B, T, V);
+}
+
+static void s2s_forward(model *base, const float *P, const batch *b, double *row_loss)
+{
+    s2s *m = (s2s *)base;
+    take_rows(m, b);
+    m->drop = b->train && m->dropout > 0.0f;
+    m->seed = b->seed;
+    m->stream = b->call_stream;
+    m->counter = b->call_counter;
+    encode(m, P);
+    decode(m, P);
+    const int B = m->B, T = m->T;
+    crossentropy_forward(m->logits, m->row_nats, m->tgt, B, T, m->V);
     int tokens = 0;
     for (int i = 0; i < B * T; i++)
         tokens += m->tgt[i] >= 0;
     m->row_weight = b->train && tokens ? (float)B / (float)tokens : 1.0f;
     for (int j = 0; j < B; j++)
         row_loss[j] = m->row_nats[j] * (double)m->row_weight;
+}
+
+/* A hypothesis of the beam: its tokens after begin, and its summed log
+ * probability. */
+typedef struct {
+    int32_t tok[512];
+    int n;
+    double score;
+} hypothesis;
+
+typedef struct {
+    double score;
+    int from, token;
+} candidate;
+
+static int better(const void *a, const void *b)
+{
+    const candidate *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score < y->score ? 1 : -1;
+    return x->from != y->from ? x->from - y->from : x->token - y->token;
+}
+
+/* Length-normalised score: the mean log probability a token. */
+static double per_token(const hypothesis *h) { return h->score / (double)(h->n + 1); }
+
+/* Beam search (beam 1: greedy) over the decoder, the encoder run once for
+ * the source; the decoder runs every live hypothesis in one call. A
+ * hypothesis ends with the end token; the search stops when the beam has
+ * as many ended ones, or at max tokens; the best by mean log probability
+ * a token wins. */
+static int s2s_translate(model *base, const float *P, const int32_t *src, int n, int beam,
+                         int32_t *out, int max)
+{
+    s2s *m = (s2s *)base;
+    const int L = m->L, V = m->V, end = V - 2, bos = V - 3;
+    beam = beam < 1 ? 1 : beam > m->maxB ? m->maxB : beam;
+    n = n < L - 1 ? n : L - 1;
+    max = max < L ? max : L;
+    max = max < 511 ? max : 511;
+    m->drop = 0;
+    m->B = beam;
+    m->S = n + 1;
+    for (int r = 0; r < beam; r++) {
+        memcpy(m->src + (size_t)r * m->S, src, (size_t)n * sizeof *src);
+        m->src[(size_t)r * m->S + n] = end;
+        m->slen[r] = n + 1;
+    }
+    encode(m, P);
+    hypothesis *live = calloc((size_t)beam, sizeof *live), *next = calloc((size_t)beam, sizeof *next);
+    hypothesis *done = calloc((size_t)beam, sizeof *done);
+    candidate *cand = malloc((size_t)beam * beam * sizeof *cand);
+    float *lp = malloc((size_t)V * sizeof *lp);
+    int nlive = 1, ndone = 0;
+    for (int t = 0; t < max && nlive > 0 && ndone < beam; t++) {
+        m->B = nlive;
+        m->T = t + 1;
+        for (int r = 0; r < nlive; r++) {
+            m->din[(size_t)r * m->T] = bos;
+            for (int k = 0; k < t; k++)
+                m->din[(size_t)r * m->T + 1 + k] = live[r].tok[k];
+        }
+        decode(m, P);
+        int nc = 0;
+        for (int r = 0; r < nlive; r++) {
+            const float *row = m->logits + ((size_t)r * m->T + t) * V;
+            float mx = row[0];
+            for (int v = 1; v < V; v++)
+                mx = row[v] > mx ? row[v] : mx;
+            double sum = 0.0;
+            for (int v = 0; v < V; v++)
+                sum += exp((double)row[v] - mx);
+            const double lse = mx + log(sum);
+            for (int v = 0; v < V; v++)
+                lp[v] = (float)(row[v] - lse);
+            lp[bos] = lp[V - 1] = -INFINITY; /* never begin or padding */
+            for (int k = 0; k < beam; k++) { /* this hypothesis's best tokens */
+                int best = 0;
+                for (int v = 1; v < V; v++)
+                    best = lp[v] > lp[best] ? v : best;
+                cand[nc++] = (candidate){live[r].score + lp[best], r, best};
+                lp[best] = -INFINITY;
+            }
+        }
+        qsort(cand, (size_t)nc, sizeof *cand, better);
+        int nnext = 0;
+        for (int k = 0; k < nc && nnext < beam && ndone < beam; k++) {
+            const hypothesis *h = &live[cand[k].from];
+            hypothesis *g = cand[k].token == end || t + 1 == max ? &done[ndone++] : &next[nnext++];
+            *g = *h;
+            g->score = cand[k].score;
+            if (cand[k].token != end)
+                g->tok[g->n++] = cand[k].token;
+        }
+        hypothesis *swap = live;
+        live = next;
+        next = swap;
+        nlive = nnext;
+    }
+    const hypothesis *best = NULL;
+    for (int k = 0; k < ndone; k++)
+        if (!best || per_token(&done[k]) > per_token(best))
+            best = &done[k];
+    for (int k = 0; k < nlive && !best; k++)
+        best = &live[k];
+    const int len = best ? best->n : 0;
+    if (best)
+        memcpy(out, best->tok, (size_t)len * sizeof *out);
+    free(live);
+    free(next);
+    free(done);
+    free(cand);
+    free(lp);
+    return len;
 }
 
 static void s2s_backward(model *base, const float *P, float *Gr, const batch *b, float scale)
@@ -570,4 +698,5 @@ const model_type seq2seq_model = {
     .init = s2s_init,
     .forward = s2s_forward,
     .backward = s2s_backward,
+    .translate = s2s_translate,
 };
