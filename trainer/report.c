@@ -20,8 +20,9 @@ void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
            PACKAGE_VERSION, c->model, r->np, r->nlanes, r->lane_rows,
            r->tree ? "exact (lane tree)" : r->exact ? "exact (fixed point)" : c->reduce, r->nworkers,
            openblas_get_num_threads(), kernel_story());
-    printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, unit,
-           r->data.n_eval, t->eval_name, unit, r->pt->total);
+    const char *sample = t->sample_name ? t->sample_name : unit;
+    printf("data: %zu train %ss, %zu %s %ss; model: %zu parameters", r->data.n_train, sample,
+           r->data.n_eval, t->eval_name, sample, r->pt->total);
     if (r->flops_per_unit > 0)
         printf(", %.3g FLOPs/%s; peak %.0f GFLOP/s (%s)", r->flops_per_unit, unit,
                r->peak_flops / 1e9, r->peak_how);

@@ -49,6 +49,7 @@ typedef struct task_type {
     const char *unit;        /* a loss unit: "image", "byte" */
     const char *(*unit_of)(const dataset *d); /* optional: the unit of this data ("token") */
     const char *rate_unit;   /* throughput: "samples", "tokens" */
+    const char *sample_name; /* what the data counts when not loss units ("pair"); optional */
     int infer_rows;          /* rows per call in the eval and sample commands */
     int sample_needs_data;   /* sample loads the eval split (a model's shape, reconstructions) */
     opt_group opts;          /* stored in config.task_opts (TASK_OPTS) */

@@ -290,6 +290,7 @@ const task_type pairs_task = {
     .unit = "token",
     .infer_rows = 16,
     .rate_unit = "pairs",
+    .sample_name = "pair",
     .opts = OPT_GROUP(PAIRS_OPTS, pairs_opts),
     .sample_needs_data = 1, /* the shape (max_tokens) comes from the shards */
     .show = pairs_show,
