@@ -1139,6 +1139,25 @@ START_TEST(seq2seq_whole_model)
     ck_assert(s2s_f() == one);
     sb.tokens[1 * 2 * SL + SL + 1] = 7; /* while its own input does */
     ck_assert(s2s_f() != one);
+    /* greedy translation with the key/value caches: each token the argmax
+     * of the whole decoder's logits for the prefix so far */
+    const int32_t src[3] = {3, 5, 7};
+    int32_t got[SL], prefix[SL];
+    const int n = sm->type->translate(sm, sp, src, 3, 1, got, SL);
+    float lg[SV];
+    for (int t = 0; t <= n && t < SL; t++) {
+        seq2seq_next_logits(sm, sp, src, 3, prefix, t, lg);
+        int best = 0;
+        for (int v = 1; v < SV; v++)
+            if (v != SBOS && v != SPAD && (best == SBOS || lg[v] > lg[best]))
+                best = v;
+        if (t == n) { /* it stopped: the end token, or no room left */
+            ck_assert(best == SEND || n == SL);
+            break;
+        }
+        ck_assert_int_eq(got[t], best);
+        prefix[t] = got[t];
+    }
     sm->type->destroy(sm);
     batch_free(&sb);
     free(sp);

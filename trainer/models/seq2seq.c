@@ -507,46 +507,165 @@ static int better(const void *a, const void *b)
 /* Length-normalised score: the mean log probability a token. */
 static double per_token(const hypothesis *h) { return h->score / (double)(h->n + 1); }
 
-/* Beam search (beam 1: greedy) over the decoder, the encoder run once for
- * the source; the decoder runs every live hypothesis in one call. A
- * hypothesis ends with the end token; the search stops when the beam has
- * as many ended ones, or at max tokens; the best by mean log probability
- * a token wins. */
+/* Decoding one position at a time: each layer's self-attention keys and
+ * values of the positions so far, per hypothesis, and its cross-attention
+ * keys and values of the source, computed once. */
+typedef struct {
+    int R, S;
+    float *k[2], *v[2]; /* [layers, R, L, C], current and next (beam reordering) */
+    float *xkv;         /* [layers, S, 2C] */
+    float *x, *ln, *mean, *rstd, *qkv, *y, *proj, *h, *g, *att, *lnf, *logits;
+} step_cache;
+
+static void cache_free(step_cache *c)
+{
+    for (int i = 0; i < 2; i++) {
+        free(c->k[i]);
+        free(c->v[i]);
+    }
+    free(c->xkv);
+    free(c->x);
+}
+
+static int cache_init(step_cache *c, const s2s *m, const float *P, int R)
+{
+    const size_t C = (size_t)m->C, per = (size_t)m->layers * R * m->L * C;
+    memset(c, 0, sizeof *c);
+    c->R = R;
+    c->S = m->S;
+    for (int i = 0; i < 2; i++) {
+        c->k[i] = malloc(per * sizeof(float));
+        c->v[i] = malloc(per * sizeof(float));
+    }
+    c->xkv = malloc((size_t)m->layers * m->S * 2 * C * sizeof(float));
+    /* one block for the step's rows: x ln mean rstd qkv y proj h g att lnf logits */
+    const size_t r = (size_t)R;
+    c->x = malloc((r * (16 * C + 2) + (size_t)m->NH * m->L + r * m->V) * sizeof(float));
+    if (!c->k[0] || !c->k[1] || !c->v[0] || !c->v[1] || !c->xkv || !c->x) {
+        cache_free(c);
+        return -1;
+    }
+    c->ln = c->x + r * C;
+    c->mean = c->ln + r * C;
+    c->rstd = c->mean + r;
+    c->qkv = c->rstd + r;
+    c->y = c->qkv + 3 * r * C;
+    c->proj = c->y + r * C;
+    c->h = c->proj + r * C;
+    c->g = c->h + 4 * r * C;
+    c->lnf = c->g + 4 * r * C;
+    c->att = c->lnf + r * C;
+    c->logits = c->att + (size_t)m->NH * m->L;
+    for (int l = 0; l < m->layers; l++) /* the encoder ran for one row: m->enc [S, C] */
+        linear_forward(c->xkv + (size_t)l * m->S * 2 * C, m->enc, W(m, P, m->dcross[l].kvw),
+                       W(m, P, m->dcross[l].kvb), m->S, m->C, 2 * m->C);
+    return 0;
+}
+
+static void add_in(float *x, const float *d, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += d[i];
+}
+
+/* Logits [R, V] of the next token for R hypotheses whose token at position
+ * t is tok[r]; their keys and values of positions < t are in the cache. */
+static void step_logits(s2s *m, const float *P, step_cache *c, const int32_t *tok, int R, int t)
+{
+    const int C = m->C, L = m->L, NH = m->NH;
+    const size_t n = (size_t)R * C;
+    const float *wte = W(m, P, m->wte), *wpe = W(m, P, m->wpe_dec);
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < C; i++)
+            c->x[(size_t)r * C + i] = wte[(size_t)tok[r] * C + i] + wpe[(size_t)t * C + i];
+    for (int l = 0; l < m->layers; l++) {
+        const attn_idx *a = &m->dattn[l];
+        const cross_idx *x = &m->dcross[l];
+        const mlp_idx *f = &m->dmlp[l];
+        float *kc = c->k[0] + (size_t)l * c->R * L * C, *vc = c->v[0] + (size_t)l * c->R * L * C;
+        layernorm_forward(c->ln, c->mean, c->rstd, c->x, W(m, P, a->lnw), W(m, P, a->lnb), R, C);
+        linear_forward(c->qkv, c->ln, W(m, P, a->qkvw), W(m, P, a->qkvb), R, C, 3 * C);
+        for (int r = 0; r < R; r++) {
+            float *kr = kc + ((size_t)r * L + t) * C, *vr = vc + ((size_t)r * L + t) * C;
+            memcpy(kr, c->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof *kr);
+            memcpy(vr, c->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof *vr);
+            mha_forward(c->y + (size_t)r * C, c->att, c->qkv + (size_t)r * 3 * C, 3 * C,
+                        kc + (size_t)r * L * C, C, vc + (size_t)r * L * C, C, NULL, 0, 1, 1, t + 1,
+                        C, NH);
+        }
+        linear_forward(c->proj, c->y, W(m, P, a->projw), W(m, P, a->projb), R, C, C);
+        add_in(c->x, c->proj, n);
+        layernorm_forward(c->ln, c->mean, c->rstd, c->x, W(m, P, x->lnw), W(m, P, x->lnb), R, C);
+        linear_forward(c->qkv, c->ln, W(m, P, x->qw), W(m, P, x->qb), R, C, C);
+        const float *kv = c->xkv + (size_t)l * c->S * 2 * C;
+        for (int r = 0; r < R; r++)
+            mha_forward(c->y + (size_t)r * C, c->att, c->qkv + (size_t)r * C, C, kv, 2 * C, kv + C,
+                        2 * C, NULL, 0, 1, 1, c->S, C, NH);
+        linear_forward(c->proj, c->y, W(m, P, x->projw), W(m, P, x->projb), R, C, C);
+        add_in(c->x, c->proj, n);
+        layernorm_forward(c->ln, c->mean, c->rstd, c->x, W(m, P, f->lnw), W(m, P, f->lnb), R, C);
+        linear_forward(c->h, c->ln, W(m, P, f->fcw), W(m, P, f->fcb), R, C, 4 * C);
+        gelu_forward(c->g, c->h, 4 * n);
+        linear_forward(c->proj, c->g, W(m, P, f->projw), W(m, P, f->projb), R, 4 * C, C);
+        add_in(c->x, c->proj, n);
+    }
+    layernorm_forward(c->lnf, c->mean, c->rstd, c->x, W(m, P, m->lndw), W(m, P, m->lndb), R, C);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, m->V, C, 1.0f, c->lnf, C, wte, C,
+                0.0f, c->logits, m->V);
+}
+
+/* Hypothesis k of the next step continues hypothesis `from`: its cached
+ * positions 0 .. t copied into row k of the next cache. */
+static void cache_take(const s2s *m, step_cache *c, int k, int from, int t)
+{
+    const size_t C = (size_t)m->C, L = (size_t)m->L, len = (size_t)(t + 1) * C;
+    for (int l = 0; l < m->layers; l++) {
+        const size_t base = (size_t)l * c->R * L * C;
+        memcpy(c->k[1] + base + k * L * C, c->k[0] + base + from * L * C, len * sizeof(float));
+        memcpy(c->v[1] + base + k * L * C, c->v[0] + base + from * L * C, len * sizeof(float));
+    }
+}
+
+/* Beam search (beam 1: greedy), the encoder run once, the decoder one
+ * position at a time over the live hypotheses with their key/value caches.
+ * A hypothesis ends with the end token; the search stops when the beam has
+ * as many ended ones, or at max tokens; the best by mean log probability a
+ * token wins. */
 static int s2s_translate(model *base, const float *P, const int32_t *src, int n, int beam,
                          int32_t *out, int max)
 {
     s2s *m = (s2s *)base;
     const int L = m->L, V = m->V, end = V - 2, bos = V - 3;
-    beam = beam < 1 ? 1 : beam > m->maxB ? m->maxB : beam;
+    beam = beam < 1 ? 1 : beam > 64 ? 64 : beam;
     n = n < L - 1 ? n : L - 1;
     max = max < L ? max : L;
     max = max < 511 ? max : 511;
     m->drop = 0;
-    m->B = beam;
+    m->B = 1;
     m->S = n + 1;
-    for (int r = 0; r < beam; r++) {
-        memcpy(m->src + (size_t)r * m->S, src, (size_t)n * sizeof *src);
-        m->src[(size_t)r * m->S + n] = end;
-        m->slen[r] = n + 1;
-    }
+    memcpy(m->src, src, (size_t)n * sizeof *src);
+    m->src[n] = end;
+    m->slen[0] = n + 1;
     encode(m, P);
+    step_cache c;
     hypothesis *live = calloc((size_t)beam, sizeof *live), *next = calloc((size_t)beam, sizeof *next);
     hypothesis *done = calloc((size_t)beam, sizeof *done);
     candidate *cand = malloc((size_t)beam * beam * sizeof *cand);
     float *lp = malloc((size_t)V * sizeof *lp);
+    int32_t *tok = malloc((size_t)beam * sizeof *tok);
+    if (!live || !next || !done || !cand || !lp || !tok || cache_init(&c, m, P, beam) != 0) {
+        fprintf(stderr, "trainer: out of memory for the beam\n");
+        free(live), free(next), free(done), free(cand), free(lp), free(tok);
+        return 0;
+    }
     int nlive = 1, ndone = 0;
     for (int t = 0; t < max && nlive > 0 && ndone < beam; t++) {
-        m->B = nlive;
-        m->T = t + 1;
-        for (int r = 0; r < nlive; r++) {
-            m->din[(size_t)r * m->T] = bos;
-            for (int k = 0; k < t; k++)
-                m->din[(size_t)r * m->T + 1 + k] = live[r].tok[k];
-        }
-        decode(m, P);
+        for (int r = 0; r < nlive; r++)
+            tok[r] = t == 0 ? bos : live[r].tok[t - 1];
+        step_logits(m, P, &c, tok, nlive, t);
         int nc = 0;
         for (int r = 0; r < nlive; r++) {
-            const float *row = m->logits + ((size_t)r * m->T + t) * V;
+            const float *row = c.logits + (size_t)r * V;
             float mx = row[0];
             for (int v = 1; v < V; v++)
                 mx = row[v] > mx ? row[v] : mx;
@@ -569,7 +688,10 @@ static int s2s_translate(model *base, const float *P, const int32_t *src, int n,
         int nnext = 0;
         for (int k = 0; k < nc && nnext < beam && ndone < beam; k++) {
             const hypothesis *h = &live[cand[k].from];
-            hypothesis *g = cand[k].token == end || t + 1 == max ? &done[ndone++] : &next[nnext++];
+            const int ends = cand[k].token == end || t + 1 == max;
+            if (!ends)
+                cache_take(m, &c, nnext, cand[k].from, t);
+            hypothesis *g = ends ? &done[ndone++] : &next[nnext++];
             *g = *h;
             g->score = cand[k].score;
             if (cand[k].token != end)
@@ -579,6 +701,11 @@ static int s2s_translate(model *base, const float *P, const int32_t *src, int n,
         live = next;
         next = swap;
         nlive = nnext;
+        float *k = c.k[0], *v = c.v[0]; /* the next cache becomes the current one */
+        c.k[0] = c.k[1];
+        c.v[0] = c.v[1];
+        c.k[1] = k;
+        c.v[1] = v;
     }
     const hypothesis *best = NULL;
     for (int k = 0; k < ndone; k++)
@@ -589,11 +716,8 @@ static int s2s_translate(model *base, const float *P, const int32_t *src, int n,
     const int len = best ? best->n : 0;
     if (best)
         memcpy(out, best->tok, (size_t)len * sizeof *out);
-    free(live);
-    free(next);
-    free(done);
-    free(cand);
-    free(lp);
+    cache_free(&c);
+    free(live), free(next), free(done), free(cand), free(lp), free(tok);
     return len;
 }
 
@@ -630,6 +754,25 @@ static void s2s_backward(model *base, const float *P, float *Gr, const batch *b,
         attn_backward(m, P, Gr, &m->eattn[l], &m->ea[l], in, B, S, m->slen, 0);
     }
     embedding_backward(G(m, Gr, m->wte), G(m, Gr, m->wpe_enc), D(m, m->xenc), m->src, B, S, C);
+}
+
+void seq2seq_next_logits(model *base, const float *P, const int32_t *src, int n,
+                         const int32_t *prefix, int t, float *logits)
+{
+    s2s *m = (s2s *)base;
+    const int V = m->V;
+    m->drop = 0;
+    m->B = 1;
+    m->S = n + 1;
+    memcpy(m->src, src, (size_t)n * sizeof *src);
+    m->src[n] = V - 2;
+    m->slen[0] = n + 1;
+    encode(m, P);
+    m->T = t + 1;
+    m->din[0] = V - 3;
+    memcpy(m->din + 1, prefix, (size_t)t * sizeof *prefix);
+    decode(m, P);
+    memcpy(logits, m->logits + (size_t)t * V, (size_t)V * sizeof *logits);
 }
 
 /* The model interface. */

@@ -38,4 +38,9 @@ extern const model_type seq2seq_model;
  * configuration; destroyed through its type. */
 model *seq2seq_new(int V, int L, int C, int layers, int NH, float dropout, int max_rows);
 
+/* For the tests: the logits of the token after prefix[0, t) for the
+ * source src[0, n), through the whole decoder (no cache). */
+void seq2seq_next_logits(model *m, const float *params, const int32_t *src, int n,
+                         const int32_t *prefix, int t, float *logits);
+
 #endif
