@@ -453,15 +453,22 @@ step_result train_step(run *r, int want_norm)
     return s;
 }
 
-eval_result evaluate(run *r)
+/* Worker 0's batch, set up for evaluation rows (their draws at RNG_EVAL). */
+static batch *eval_batch(run *r)
 {
-    worker *w = &r->work[0];
-    batch *b = &w->b;
+    batch *b = &r->work[0].b;
     b->seed = (uint32_t)r->cfg.seed;
     b->purpose = RNG_EVAL;
     b->train = 0;
     b->nseg = 1;
     b->phase = 0;
+    return b;
+}
+
+eval_result evaluate(run *r)
+{
+    worker *w = &r->work[0];
+    batch *b = eval_batch(r);
     double sums[5] = {0.0}; /* nats, text bytes, unknown targets, correct rows, rows */
     size_t cursor = 0;
     while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
@@ -508,12 +515,7 @@ static double rt_bound(const double *bins, double rows, double share)
 roundtrip_result evaluate_roundtrip(run *r)
 {
     worker *w = &r->work[0];
-    batch *b = &w->b;
-    b->seed = (uint32_t)r->cfg.seed;
-    b->purpose = RNG_EVAL;
-    b->train = 0;
-    b->nseg = 1;
-    b->phase = 0;
+    batch *b = eval_batch(r);
     double bins[RT_BINS + 2] = {0.0}; /* the bins, rows, rows above 1e-4 */
     float largest = 0.0f;
     size_t cursor = 0;

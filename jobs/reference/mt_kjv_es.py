@@ -149,7 +149,7 @@ print(f"reference seq2seq: {sum(p.numel() for p in model.parameters())} paramete
       f"{torch.get_num_threads()} torch thread(s), OPENBLAS_NUM_THREADS="
       f"{os.environ.get('OPENBLAS_NUM_THREADS', '-')}", flush=True)
 rng = np.random.default_rng(a.seed)
-t = 0.0
+t, window = 0.0, 0.0
 for step in range(a.steps):
     if step < a.warmup:
         lr = a.lr * (step + 1) / a.warmup
@@ -167,9 +167,11 @@ for step in range(a.steps):
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     t += time.perf_counter() - t0
-    if (step + 1) % 50 == 0:
-        print(f"step {step + 1}/{a.steps} | loss {loss.item():.4f} nats/token | "
+    window += loss.item()
+    if (step + 1) % 50 == 0:  # the mean of the last 50 steps, as trainer prints
+        print(f"step {step + 1}/{a.steps} | loss {window / 50:.4f} nats/token | "
               f"{(step + 1) * a.batch / t:.0f} pairs/s", flush=True)
+        window = 0.0
 model.eval()
 with torch.no_grad():
     nats, tokens, nbytes = 0.0, 0, 0
