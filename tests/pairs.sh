@@ -95,4 +95,9 @@ grep -q "^chrF" <<<"$out" && ok "eval reports chrF: $(grep '^chrF' <<<"$out")" |
 out=$("$TRAINER" translate --checkpoint "$C" 2>&1)
 [ $? != 0 ] && [ "$(grep -c '^trainer: ' <<<"$out")" = 1 ] && grep -q "give a sentence" <<<"$out" &&
     ok "translate without a sentence: $(grep '^trainer: ' <<<"$out")" || bad "translate without a sentence: $out"
+make_synthetic_data && timeout 120 $MPI -np 1 "$TRAINER" train --data "$TESTTMP/data" --steps 2 --batch 16 \
+    --hidden 16 --latent 4 --run-dir "$TESTTMP/vae" >/dev/null 2>&1
+out=$("$TRAINER" translate --checkpoint "$TESTTMP/vae/checkpoint.h5" "a verse" 2>&1)
+[ $? != 0 ] && [ "$(grep -c '^trainer: ' <<<"$out")" = 1 ] && grep -q "seq2seq" <<<"$out" &&
+    ok "translate with a VAE checkpoint: $(grep '^trainer: ' <<<"$out")" || bad "translate with a VAE: $out"
 finish

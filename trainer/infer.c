@@ -61,19 +61,30 @@ int cmd_eval(int argc, char **argv)
     return status;
 }
 
-int cmd_sample(int argc, char **argv)
+static int sample_run(int argc, char **argv, int translate)
 {
     run r;
     run_begin(&r);
     io_quiet_hdf5();
     int status;
     if (load(&r, CMD_SAMPLE, argc, argv, &status) == 0) {
-        int failed = r.loud && r.task->sample(&r.cfg, &r.data, r.work[0].m, r.params, stdout) != 0;
-        status = agree(failed) ? EXIT_BAD_INPUT : EXIT_DONE;
+        if (translate && !r.mt->translate) {
+            if (r.loud)
+                fprintf(stderr, "trainer: translate: %s holds a %s model, which does not "
+                                "translate (train --model seq2seq)\n",
+                        r.cfg.checkpoint, r.mt->name);
+            status = EXIT_BAD_INPUT;
+        } else {
+            int failed =
+                r.loud && r.task->sample(&r.cfg, &r.data, r.work[0].m, r.params, stdout) != 0;
+            status = agree(failed) ? EXIT_BAD_INPUT : EXIT_DONE;
+        }
     }
     run_end(&r);
     return status;
 }
+
+int cmd_sample(int argc, char **argv) { return sample_run(argc, argv, 0); }
 
 /* translate: sample for translation models, with a sentence given as an
  * argument of its own (not after an option) taken as --text. */
@@ -93,7 +104,7 @@ int cmd_translate(int argc, char **argv)
         args[n++] = "--text";
         args[n++] = argv[i];
     }
-    const int status = cmd_sample(n, args);
+    const int status = sample_run(n, args, 1);
     free(args);
     return status;
 }

@@ -10,7 +10,7 @@ AdamW lr 1e-3, 200 warmup steps then a cosine to 1e-4, weight decay 0.01 on
 the matrices, gradient norm clipped at 1. The embeddings start as trainer's,
 N(0, 0.02); the Transformer's layers keep PyTorch's own initialisation.
 
-  OPENBLAS_NUM_THREADS=2 /usr/bin/python3 jobs/reference/mt_kjv_es.py --steps 1100 --threads 2
+  OPENBLAS_NUM_THREADS=2 /usr/bin/python3 jobs/reference/mt_kjv_es.py --steps 1100 --threads 2 [--stop-at 500]
 
 Prints pairs/s over the training steps, the validation loss in nats per
 target token and bits per target byte, and chrF (character 1..6-grams,
@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 p = argparse.ArgumentParser()
 p.add_argument("--data", default="data/kjv-es")
-p.add_argument("--steps", type=int, default=1100)
+p.add_argument("--steps", type=int, default=1100, help="the schedule's length")
+p.add_argument("--stop-at", type=int, default=0, help="stop after this step (0: --steps)")
 p.add_argument("--batch", type=int, default=64)
 p.add_argument("--lr", type=float, default=1e-3)
 p.add_argument("--warmup", type=int, default=200)
@@ -150,7 +151,8 @@ print(f"reference seq2seq: {sum(p.numel() for p in model.parameters())} paramete
       f"{os.environ.get('OPENBLAS_NUM_THREADS', '-')}", flush=True)
 rng = np.random.default_rng(a.seed)
 t, window = 0.0, 0.0
-for step in range(a.steps):
+last = a.stop_at or a.steps
+for step in range(last):
     if step < a.warmup:
         lr = a.lr * (step + 1) / a.warmup
     else:
@@ -169,7 +171,7 @@ for step in range(a.steps):
     t += time.perf_counter() - t0
     window += loss.item()
     if (step + 1) % 50 == 0:  # the mean of the last 50 steps, as trainer prints
-        print(f"step {step + 1}/{a.steps} | loss {window / 50:.4f} nats/token | "
+        print(f"step {step + 1}/{last} | loss {window / 50:.4f} nats/token | "
               f"{(step + 1) * a.batch / t:.0f} pairs/s", flush=True)
         window = 0.0
 model.eval()
@@ -184,7 +186,7 @@ with torch.no_grad():
 n = min(a.chrf_pairs, len(val))
 hyps = [text(greedy(model, s)) for s, _ in val[:n]]
 print(f"  reference: {text(val[0][1]).decode()}\n  ours:      {hyps[0].decode('utf-8', 'replace')}")
-print(f"final: step {a.steps}, validation loss {nats / tokens:.4f} nats/token "
+print(f"final: step {last}, validation loss {nats / tokens:.4f} nats/token "
       f"({nats / nbytes / math.log(2):.4f} bits/byte), chrF {chrf(hyps, [text(tg) for _, tg in val[:n]]):.2f} "
-      f"over the first {n} validation pairs, train {a.steps * a.batch / t:.0f} pairs/s "
+      f"over the first {n} validation pairs, train {last * a.batch / t:.0f} pairs/s "
       f"({t:.1f} s training)", flush=True)
