@@ -81,10 +81,10 @@ cp "$D/train-000.h5" "$D/val-000.h5"
 expect_fail "gpt on image shards" 'train-000.h5: no dataset "tokens"' 1 $GPTT --data "$D" --run-dir "$TESTTMP/r"
 rm "$D/val-000.h5"
 expect_fail "micro-steps that do not divide" "micro-steps 3 does not divide the per-lane batch 2" 2 $GPTT --micro-steps 3
-expect_fail "a gpt option given to the vae" "heads is an option of the gpt model, not of vae" 2 $TRAIN --heads 4 --data "$D"
+expect_fail "a gpt option given to the vae" "heads is an option of the gpt and seq2seq models, not of vae" 2 $TRAIN --heads 4 --data "$D"
 printf 'model = vae\nctx = 64\n' >"$TESTTMP/owner.conf"
 expect_fail "a text-task key in a vae config file" "ctx is an option of the text task" 2 $TRAIN --config "$TESTTMP/owner.conf" --data "$D"
-expect_fail "an unknown model" '"diffusion" is not a model (vae, gpt, lstm, gan, classifier, glow)' 2 $TRAIN --model diffusion --data "$D"
+expect_fail "an unknown model" '"diffusion" is not a model (vae, gpt, lstm, gan, classifier, glow, seq2seq)' 2 $TRAIN --model diffusion --data "$D"
 
 # Checkpoints: a good one must survive every refused resume untouched.
 R="$TESTTMP/good"

@@ -144,19 +144,19 @@ static const char *refusal(const char *model, const char *key, const char *value
 START_TEST(ownership)
 {
     ck_assert_str_eq(refusal("vae", "heads", "4"),
-                     "trainer: --heads is an option of the gpt model, not of vae\n");
+                     "trainer: --heads is an option of the gpt and seq2seq models, not of vae\n");
     ck_assert_str_eq(refusal("gpt", "latent", "8"),
                      "trainer: --latent is an option of the vae and gan models, not of gpt\n");
     ck_assert_str_eq(refusal("vae", "dim", "64"),
-                     "trainer: --dim is an option of the gpt and lstm models, not of vae\n");
+                     "trainer: --dim is an option of the gpt, lstm and seq2seq models, not of vae\n");
     ck_assert_str_eq(refusal("lstm", "heads", "2"),
-                     "trainer: --heads is an option of the gpt model, not of lstm\n");
+                     "trainer: --heads is an option of the gpt and seq2seq models, not of lstm\n");
     ck_assert_str_eq(refusal("vae", "ctx", "64"),
                      "trainer: --ctx is an option of the text task (models like gpt), not of vae\n");
     ck_assert_str_eq(refusal("gpt", "toy-nan-step", "5"),
                      "trainer: --toy-nan-step is an option of the toy model, not of gpt\n");
     ck_assert_str_eq(refusal("bogus", "lr", "1"),
-                     "trainer: --model: \"bogus\" is not a model (vae, gpt, lstm, gan, classifier, glow, toy)\n");
+                     "trainer: --model: \"bogus\" is not a model (vae, gpt, lstm, gan, classifier, glow, seq2seq, toy)\n");
     ck_assert_str_eq(refusal("gpt", "dim", "30"),
                      "trainer: --dim 30 is not divisible by --heads 4\n");
     /* and the owner's own options are fine */

@@ -290,12 +290,14 @@ static int set_overrides(config *c, const char *const (*d)[2], int n, int loud)
 static void explain_owner(const config *c, const char *key)
 {
     char owners[256] = "";
-    int n = 0;
-    for (int i = 0; i < model_count(); i++) {
+    int n = 0, total = 0;
+    for (int i = 0; i < model_count(); i++)
+        total += opt_find(&model_at(i)->opts, key) != NULL;
+    for (int i = 0; i < model_count(); i++) { /* "a", "a and b", "a, b and c" */
         const model_type *t = model_at(i);
         if (opt_find(&t->opts, key)) {
             snprintf(owners + strlen(owners), sizeof owners - strlen(owners), "%s%s",
-                     n ? " and " : "", t->name);
+                     n == 0 ? "" : n == total - 1 ? " and " : ", ", t->name);
             n++;
         }
     }
