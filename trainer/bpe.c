@@ -1,5 +1,7 @@
 #include "bpe.h"
 
+#include "io/checkpoint.h" /* fnv1a64, for the chunk table */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +31,6 @@ static size_t chunk_len(const uint8_t *s, size_t n)
     while (i < n && byte_class(s[i]) == k)
         i++;
     return i;
-}
-
-/* 64-bit FNV-1a of a chunk, for the chunk table. */
-static uint64_t hash_bytes(const uint8_t *s, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ s[i]) * 0x100000001b3ull;
-    return h;
 }
 
 static uint32_t hash_pair(uint32_t key)
@@ -84,7 +77,7 @@ static int chunks_rehash(chunks *c)
     if (!slot)
         return -1;
     for (size_t i = 0; i < c->n; i++) {
-        size_t h = hash_bytes(c->text[i], (size_t)c->len[i]) & (nslots - 1);
+        size_t h = fnv1a64(c->text[i], (size_t)c->len[i]) & (nslots - 1);
         while (slot[h])
             h = (h + 1) & (nslots - 1);
         slot[h] = (uint32_t)i + 1;
@@ -99,7 +92,7 @@ static int chunks_add(chunks *c, const uint8_t *s, size_t n)
 {
     if (2 * (c->n + 1) > c->nslots && chunks_rehash(c) != 0)
         return -1;
-    size_t h = hash_bytes(s, n) & (c->nslots - 1);
+    size_t h = fnv1a64(s, n) & (c->nslots - 1);
     for (; c->slot[h]; h = (h + 1) & (c->nslots - 1)) {
         const size_t i = c->slot[h] - 1;
         if ((size_t)c->len[i] == n && memcmp(c->text[i], s, n) == 0) {

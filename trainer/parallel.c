@@ -13,6 +13,7 @@
  * not fit --max-tokens on either side are left out and counted. */
 #include "bpe.h"
 #include "config.h"
+#include "io/checkpoint.h"
 #include "io/shards.h"
 #include "util.h"
 
@@ -160,14 +161,6 @@ static void verses_free(verses *vs)
     free(vs->text);
 }
 
-static uint64_t hash_ref(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
-    return h;
-}
-
 /* For each verse of a, the index of the verse of b with its reference, or
  * -1. */
 static long *match_refs(const verses *a, const verses *b)
@@ -184,14 +177,14 @@ static long *match_refs(const verses *a, const verses *b)
     for (size_t i = 0; i < cap; i++)
         slot[i] = -1;
     for (size_t j = 0; j < b->n; j++) {
-        size_t h = hash_ref(b->v[j].ref) & (cap - 1);
+        size_t h = fnv1a64(b->v[j].ref, strlen(b->v[j].ref)) & (cap - 1);
         while (slot[h] >= 0 && strcmp(b->v[slot[h]].ref, b->v[j].ref) != 0)
             h = (h + 1) & (cap - 1);
         if (slot[h] < 0)
             slot[h] = (long)j; /* the first of a repeated reference */
     }
     for (size_t i = 0; i < a->n; i++) {
-        size_t h = hash_ref(a->v[i].ref) & (cap - 1);
+        size_t h = fnv1a64(a->v[i].ref, strlen(a->v[i].ref)) & (cap - 1);
         while (slot[h] >= 0 && strcmp(b->v[slot[h]].ref, a->v[i].ref) != 0)
             h = (h + 1) & (cap - 1);
         out[i] = slot[h];

@@ -554,20 +554,27 @@ void glow_from_z(model *m, const float *params, const float *z, int R, float *y)
     memcpy(y, g->y0, (size_t)R * g->H * g->W * sizeof *y);
 }
 
-/* The batch's images into z and back: each image's largest error relative
- * to its largest preprocessed value. */
+/* R preprocessed images in g->y0 into z ([R, H W], scratch) and back:
+ * g->y0 ends as the flow's inverse of z. */
+static void to_z_and_back(glow *g, const float *params, int R, float *z)
+{
+    flow_forward(g, params, R, NULL);
+    gather_z(g, R, z);
+    flow_inverse(g, params, z, R, 0);
+}
+
+/* Each image's largest error after the trip to z and back, relative to
+ * its largest preprocessed value. */
 static void glow_roundtrip(model *base, const float *params, const batch *b, double *row_err)
 {
     glow *g = (glow *)base;
     const int D = g->H * g->W, R = b->rows;
-    set_mode(g, 0, 1);
-    preprocess(g, b);
     float *y = xcalloc((size_t)R * D, sizeof *y, "images");
     float *z = xcalloc((size_t)R * D, sizeof *z, "images");
+    set_mode(g, 0, 1);
+    preprocess(g, b);
     memcpy(y, g->y0, (size_t)R * D * sizeof *y);
-    flow_forward(g, params, R, NULL);
-    gather_z(g, R, z);
-    flow_inverse(g, params, z, R, 0);
+    to_z_and_back(g, params, R, z);
     for (int r = 0; r < R; r++) {
         double err = 0.0, big = 0.0;
         for (int i = 0; i < D; i++) {
@@ -608,19 +615,16 @@ static void glow_images(model *base, const float *params, const batch *b, float 
     free(eps);
 }
 
-/* Test images through the flow and back (with mid-bin dequantization: the
- * picture of what the flow keeps, which is everything). */
+/* Test images through the flow and back (the picture of what the flow
+ * keeps, which is everything). */
 static void glow_reconstruct(model *base, const float *params, const batch *b, float *out)
 {
     glow *g = (glow *)base;
-    const int D = g->H * g->W, R = b->rows;
+    float *z = xcalloc((size_t)b->rows * g->H * g->W, sizeof *z, "images");
     set_mode(g, 0, 1);
-    float *z = xcalloc((size_t)R * D, sizeof *z, "images");
     preprocess(g, b);
-    flow_forward(g, params, R, NULL);
-    gather_z(g, R, z);
-    flow_inverse(g, params, z, R, 0);
-    to_pixels(g, R, out);
+    to_z_and_back(g, params, b->rows, z);
+    to_pixels(g, b->rows, out);
     free(z);
 }
 

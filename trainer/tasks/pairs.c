@@ -92,24 +92,19 @@ static void pairs_fill(const config *c, dataset *d, batch *b, int at, int l, lon
     }
 }
 
-/* The bytes each token stands for, for the vocabulary of d (kept for the
- * last vocabulary asked about). */
-static const uint32_t *token_bytes(const dataset *d)
+/* The data's BPE, made once (for the last vocabulary asked about). */
+static const bpe *bpe_of(const dataset *d)
 {
-    static uint32_t *len;
+    static bpe b;
     static const uint8_t *of;
-    if (of == d->fmt.vocab && len)
-        return len;
-    const int nm = (int)(d->fmt.vocab_bytes / 4), V = 256 + nm + BPE_SPECIALS;
-    const uint16_t *m = (const uint16_t *)d->fmt.vocab;
-    free(len);
-    len = xcalloc((size_t)V, sizeof *len, "token lengths");
-    for (int t = 0; t < 256; t++)
-        len[t] = 1;
-    for (int i = 0; i < nm; i++)
-        len[256 + i] = len[m[2 * i]] + len[m[2 * i + 1]];
+    if (of == d->fmt.vocab && b.vocab)
+        return &b;
+    bpe_free(&b);
+    if (bpe_from_merges(&b, (const uint16_t(*)[2])d->fmt.vocab, (int)(d->fmt.vocab_bytes / 4)) !=
+        0)
+        return NULL;
     of = d->fmt.vocab;
-    return len;
+    return &b;
 }
 
 static int pairs_eval_fill(const config *c, const dataset *d, batch *b, size_t *cursor)
@@ -117,15 +112,15 @@ static int pairs_eval_fill(const config *c, const dataset *d, batch *b, size_t *
     (void)c;
     const split_data *e = &d->eval;
     const int L = side_of(d), V = vocab_of(d);
-    const uint32_t *bytes = token_bytes(d);
+    const bpe *vocab = bpe_of(d);
     int R = 0;
     b->text_bytes = b->unknown = 0.0;
     for (size_t i = (size_t)d->rank + *cursor * (size_t)d->np; i < e->n && R < b->cap;
          i += (size_t)d->np) {
         from_record(b, R, (const uint16_t *)(e->data + i * e->sample_bytes), L, V - 3, V - 1);
         const int32_t *tgt = b->targets + (size_t)R * 2 * L + L;
-        for (int t = 0; t < L && tgt[t] >= 0; t++)
-            b->text_bytes += bytes[tgt[t]];
+        for (int t = 0; t < L && tgt[t] >= 0 && vocab; t++) /* each token's bytes */
+            b->text_bytes += vocab->tok_off[tgt[t] + 1] - vocab->tok_off[tgt[t]];
         b->key[R] = (rng_key){RNG_STREAM_GLOBAL, (uint32_t)i, 0};
         R++;
     }
@@ -161,21 +156,6 @@ static int pairs_check_data(const dataset *d, const config *c, int loud)
         return -1;
     }
     return 0;
-}
-
-/* The data's BPE, made once (for the last vocabulary asked about). */
-static const bpe *bpe_of(const dataset *d)
-{
-    static bpe b;
-    static const uint8_t *of;
-    if (of == d->fmt.vocab && b.vocab)
-        return &b;
-    bpe_free(&b);
-    if (bpe_from_merges(&b, (const uint16_t(*)[2])d->fmt.vocab, (int)(d->fmt.vocab_bytes / 4)) !=
-        0)
-        return NULL;
-    of = d->fmt.vocab;
-    return &b;
 }
 
 /* One translation of bytes s[0, n) into out (room for size bytes, NUL
