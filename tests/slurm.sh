@@ -19,12 +19,8 @@ if [ "${SANITIZERS:-no}" != no ]; then
     echo "SKIP: the Slurm test checks the job scripts; the normal build runs it"
     exit 77
 fi
-if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
-    echo "installing slurm-wlm and munge"
-    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null ||
-        { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
-fi
+. "$SRC/tests/slurm/jobs.sh"
+need_slurm || { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 C="$TESTTMP/cluster"
 stop_cluster() { "$SRC/tests/slurm/cluster.sh" stop "$C" || true; rm -rf "$TESTTMP"; }
@@ -44,21 +40,7 @@ log_every = 25
 CONF
 export CONFIG="$TESTTMP/vae.conf" TRAINER="$TRAINER"
 
-# submit NAME: prints the job id
-submit() {
-    (cd "$SRC" && RUN_DIR="$TESTTMP/runs/$1" sbatch --parsable --export=ALL --job-name="$1" \
-        --ntasks=4 --output="$TESTTMP/$1-%j.out" jobs/vae.sbatch)
-}
-job_state() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'; }
-restarts() { scontrol show job "$1" 2>/dev/null | sed -n 's/.*Restarts=\([0-9]*\).*/\1/p'; }
-wait_state() { # wait_state JOB STATE SECONDS
-    for _ in $(seq $(($3 * 5))); do
-        [ "$(job_state "$1")" = "$2" ] && return 0
-        sleep 0.2
-    done
-    return 1
-}
-step_of() { h5dump -a /step "$1" 2>/dev/null | sed -n 's/^ *(0): *//p'; }
+submit() { sbatch_job "$1" vae.sbatch --ntasks=4; }
 
 # 1. a plain run
 a=$(submit vae-a) || { bad "sbatch"; finish; exit 1; }
@@ -79,28 +61,18 @@ ck_a="$TESTTMP/runs/vae-a/checkpoint.h5"
 # 2. the same job, signalled mid-run
 b=$(submit vae-b) || { bad "sbatch"; finish; exit 1; }
 out_b="$TESTTMP/vae-b-$b.out"
-for _ in $(seq 600); do grep -q "^step *100/" "$out_b" 2>/dev/null && break; sleep 0.1; done
-scancel --signal=USR1 --batch "$b"
-sleep 0.3
-scancel --signal=USR1 --batch "$b" # a second signal while it checkpoints
-for _ in $(seq 600); do [ "$(restarts "$b")" = 1 ] && break; sleep 0.2; done
+preempt "$b" "$out_b"
+requeued=$?
 echo "after the signal:"
 squeue
 scontrol show job "$b" | grep -E 'JobState|Restarts'
-if [ "$(restarts "$b")" = 1 ] && grep -q "requeueing" "$out_b"; then
+if [ "$requeued" = 0 ]; then
     ok "job $b checkpointed and requeued itself: $(grep -m1 '^stopped by a signal' "$out_b")"
 else
     bad "job $b did not requeue"
     cat "$out_b"
 fi
-# Slurm holds a requeued job back for a while (BeginTime); let it go now
-# (asked until the second start shows: right after the requeue the job is
-# still COMPLETING, and only a PENDING job takes the update)
-for _ in $(seq 120); do
-    grep -q "^job $b start 2 " "$out_b" && break
-    [ "$(job_state "$b")" = PENDING ] && scontrol update JobId="$b" StartTime=now 2>/dev/null
-    sleep 0.5
-done
+release_requeued "$b" "$out_b"
 if wait_state "$b" COMPLETED 300; then
     ok "job $b completed after its restart"
 else
@@ -120,7 +92,7 @@ fi
 #    and a resubmission resumes and ends like job 1
 c=$(submit vae-c) || { bad "sbatch"; finish; exit 1; }
 out_c="$TESTTMP/vae-c-$c.out"
-for _ in $(seq 600); do grep -q "^step *100/" "$out_c" 2>/dev/null && break; sleep 0.1; done
+wait_line "$out_c" "^step *100/" 60
 scancel --signal=TERM --full "$c"
 for _ in $(seq 300); do
     case "$(job_state "$c")" in RUNNING | COMPLETING | PENDING | "") sleep 0.2 ;; *) break ;; esac
