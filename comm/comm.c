@@ -3,6 +3,7 @@
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define MPICHECK(call)                                                                  \
     do {                                                                                \
@@ -131,33 +132,8 @@ static void check_power_of_two(void)
     }
 }
 
-/* Recursive halving: at distance d a pair splits the range both hold, each
- * keeps one half, sums it (the partner's copy comes over), and goes on with
- * it. Each element is summed by one rank only, in the tree: pairs at
- * distance np/2 first. */
-void comm_tree_reduce_scatter(float *buf, float *tmp, size_t n, size_t align, size_t *lo,
-                              size_t *hi)
-{
-    check_power_of_two();
-    size_t a = 0, b = n;
-    for (int d = g_size / 2; d >= 1; d /= 2) {
-        const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
-        const size_t m = split(a, b, align);
-        const size_t ka = upper ? m : a, kb = upper ? b : m; /* kept */
-        const size_t sa = upper ? a : m, sb = upper ? m : b; /* the partner's */
-        exchange_floats(buf + sa, sb - sa, tmp + ka, kb - ka, partner);
-        /* the two sides add the same two numbers: the same bits either way */
-        for (size_t i = ka; i < kb; i++)
-            buf[i] = buf[i] + tmp[i];
-        a = ka;
-        b = kb;
-    }
-    *lo = a;
-    *hi = b;
-}
-
-/* Recursive doubling, the ranges of comm_tree_reduce_scatter handed back
- * up the same levels. */
+/* Recursive doubling: the shares of the reduce-scatter (comm_tree_rs, one
+ * piece [0, n)) handed back up the same levels. */
 void comm_tree_allgather(float *buf, size_t n, size_t align)
 {
     check_power_of_two();
@@ -180,6 +156,158 @@ void comm_tree_allgather(float *buf, size_t n, size_t align)
         a = lo[l];
         b = hi[l];
     }
+}
+
+/* A piece's way up the tree: at each level the pair splits the part of the
+ * piece both hold, each sends the partner's half and adds the partner's
+ * copy of its own; both add the same two numbers, so the sum has the
+ * same bits on whichever rank it is made. */
+typedef struct {
+    size_t from, to; /* the piece */
+    size_t a, b;     /* the part this rank holds before the level in flight */
+    int level;       /* the level in flight; levels when done */
+    MPI_Request req[2];
+} rs_piece;
+
+struct comm_tree_rs {
+    float *buf, *tmp;
+    size_t n, align, covered;
+    int levels, npieces, pending;
+    rs_piece piece[COMM_TREE_RS_PIECES];
+    unsigned char added[COMM_TREE_RS_PIECES];
+};
+
+comm_tree_rs *comm_tree_rs_new(void)
+{
+    comm_tree_rs *s = calloc(1, sizeof *s);
+    if (!s) {
+        fprintf(stderr, "trainer: out of memory for the bucketed sum\n");
+        comm_abort(1);
+    }
+    return s;
+}
+
+void comm_tree_rs_free(comm_tree_rs *s) { free(s); }
+
+void comm_tree_rs_begin(comm_tree_rs *s, float *buf, float *tmp, size_t n, size_t align)
+{
+    check_power_of_two();
+    s->buf = buf;
+    s->tmp = tmp;
+    s->n = n;
+    s->align = align;
+    s->covered = 0;
+    s->npieces = s->pending = 0;
+    s->levels = 0;
+    for (int d = g_size / 2; d >= 1; d /= 2)
+        s->levels++;
+    memset(s->added, 0, sizeof s->added);
+}
+
+/* Level l's partner distance: np/2 first. */
+static int rs_distance(int l) { return (g_size >> 1) >> l; }
+
+/* The kept and the sent half of [p->a, p->b) at the level in flight, in
+ * buf's coordinates (split() counts from the piece's start). */
+static void rs_halves(const comm_tree_rs *s, const rs_piece *p, size_t *ka, size_t *kb,
+                      size_t *sa, size_t *sb)
+{
+    const int upper = (g_rank & rs_distance(p->level)) != 0;
+    const size_t m = p->from + split(p->a - p->from, p->b - p->from, s->align);
+    *ka = upper ? m : p->a;
+    *kb = upper ? p->b : m;
+    *sa = upper ? p->a : m;
+    *sb = upper ? m : p->b;
+}
+
+/* Posts the level in flight of piece id (the tag carries the id: pieces may
+ * start in a different order on the two ranks of a pair). */
+static void rs_post(comm_tree_rs *s, int id)
+{
+    rs_piece *p = &s->piece[id];
+    const int partner = g_rank ^ rs_distance(p->level);
+    size_t ka, kb, sa, sb;
+    rs_halves(s, p, &ka, &kb, &sa, &sb);
+    p->req[0] = p->req[1] = MPI_REQUEST_NULL;
+    if (kb > ka)
+        MPICHECK(MPI_Irecv(s->tmp + ka, (int)(kb - ka), MPI_FLOAT, partner, 64 + id,
+                           MPI_COMM_WORLD, &p->req[0]));
+    if (sb > sa)
+        MPICHECK(MPI_Isend(s->buf + sa, (int)(sb - sa), MPI_FLOAT, partner, 64 + id,
+                           MPI_COMM_WORLD, &p->req[1]));
+}
+
+/* The level in flight of piece id is over: add what came, go on up. */
+static void rs_advance(comm_tree_rs *s, int id)
+{
+    rs_piece *p = &s->piece[id];
+    size_t ka, kb, sa, sb;
+    rs_halves(s, p, &ka, &kb, &sa, &sb);
+    float *restrict buf = s->buf;
+    const float *restrict tmp = s->tmp;
+    for (size_t i = ka; i < kb; i++)
+        buf[i] = buf[i] + tmp[i];
+    p->a = ka;
+    p->b = kb;
+    if (++p->level < s->levels)
+        rs_post(s, id);
+    else
+        s->pending--;
+}
+
+void comm_tree_rs_add(comm_tree_rs *s, int id, size_t from, size_t to)
+{
+    if (id < 0 || id >= COMM_TREE_RS_PIECES || s->added[id] || from > to || to > s->n ||
+        to - from >= COMM_CHUNK) {
+        fprintf(stderr, "trainer: internal error: piece %d [%zu, %zu) of a bucketed sum of %zu\n",
+                id, from, to, s->n);
+        comm_abort(1);
+    }
+    s->added[id] = 1;
+    s->covered += to - from;
+    rs_piece *p = &s->piece[id];
+    p->from = p->a = from;
+    p->to = p->b = to;
+    p->level = 0;
+    s->npieces = id + 1 > s->npieces ? id + 1 : s->npieces;
+    if (s->levels == 0)
+        return;
+    s->pending++;
+    rs_post(s, id);
+}
+
+void comm_tree_rs_poll(comm_tree_rs *s)
+{
+    for (int id = 0; id < s->npieces && s->pending > 0; id++) {
+        rs_piece *p = &s->piece[id];
+        int done = 0;
+        while (s->added[id] && p->level < s->levels) {
+            MPICHECK(MPI_Testall(2, p->req, &done, MPI_STATUSES_IGNORE));
+            if (!done)
+                break;
+            rs_advance(s, id);
+        }
+    }
+}
+
+void comm_tree_rs_end(comm_tree_rs *s)
+{
+    if (s->covered != s->n) {
+        fprintf(stderr, "trainer: internal error: the pieces of a bucketed sum cover %zu of %zu\n",
+                s->covered, s->n);
+        comm_abort(1);
+    }
+    for (int id = 0; id < s->npieces; id++)
+        while (s->added[id] && s->piece[id].level < s->levels) {
+            MPICHECK(MPI_Waitall(2, s->piece[id].req, MPI_STATUSES_IGNORE));
+            rs_advance(s, id);
+        }
+}
+
+void comm_tree_rs_share(const comm_tree_rs *s, int id, size_t *lo, size_t *hi)
+{
+    *lo = s->piece[id].a;
+    *hi = s->piece[id].b;
 }
 
 void comm_bcast_bytes(void *buf, size_t n, int root)

@@ -30,14 +30,39 @@ void comm_bcast_bytes(void *buf, size_t n, int root);
 /* The sum over ranks in a fixed binary tree: ranks r and r + np/2 first,
  * then at np/4, ..., 1, so that rank r's buffer is the subtree of lanes
  * r, r + np, r + 2 np, ... of step.c's lane tree; np must be a power of
- * two. reduce_scatter (recursive halving; tmp holds n floats) leaves the
- * tree's sum in buf[*lo, *hi), this rank's share (the rest of buf is
- * scratch), the same bits on whichever rank; allgather then hands every
- * rank's share of buf to all. The shares' bounds are multiples of align,
- * and the same in both calls for the same n and align. */
-void comm_tree_reduce_scatter(float *buf, float *tmp, size_t n, size_t align, size_t *lo,
-                              size_t *hi);
+ * two. The reduce-scatter (recursive halving, comm_tree_rs below) leaves
+ * each rank the tree's sum of its share of the buffer, the same bits on
+ * whichever rank; comm_tree_allgather (recursive doubling) then hands every
+ * rank's share of buf[0, n) to all, the shares being those of a
+ * reduce-scatter of buf[0, n) as one piece with the same align. */
 void comm_tree_allgather(float *buf, size_t n, size_t align);
+
+/* The reduce-scatter in pieces, nonblocking, so that it runs while the
+ * backward pass computes the rest of the gradient: a piece [from, to) of
+ * buf starts up the tree as soon as it is final on this rank, and is
+ * shared out among the ranks on its own, halved at each level (so both
+ * directions of every link carry half of each piece). Each element is summed in the same tree with the
+ * same additions whatever the pieces: the same bits; only which rank holds
+ * which element changes.
+ *     comm_tree_rs_begin(s, buf, tmp, n, align);
+ *     comm_tree_rs_add(s, id, from, to);   each piece, ids 0, 1, ...
+ *     comm_tree_rs_poll(s);                now and then: moves pieces on
+ *     comm_tree_rs_end(s);                 waits for all of them
+ *     comm_tree_rs_share(s, id, &lo, &hi); this rank's share of a piece
+ * Pieces are added in any order, the same ones with the same ids on every
+ * rank (ids below COMM_TREE_RS_PIECES), and must cover [0, n) once. A
+ * piece's share, handed back to all with comm_tree_allgather(buf + from,
+ * to - from, align), has bounds that are multiples of align from its
+ * start. */
+enum { COMM_TREE_RS_PIECES = 4096 };
+typedef struct comm_tree_rs comm_tree_rs;
+comm_tree_rs *comm_tree_rs_new(void);
+void comm_tree_rs_free(comm_tree_rs *s);
+void comm_tree_rs_begin(comm_tree_rs *s, float *buf, float *tmp, size_t n, size_t align);
+void comm_tree_rs_add(comm_tree_rs *s, int id, size_t from, size_t to);
+void comm_tree_rs_poll(comm_tree_rs *s);
+void comm_tree_rs_end(comm_tree_rs *s);
+void comm_tree_rs_share(const comm_tree_rs *s, int id, size_t *lo, size_t *hi);
 
 /* Sum of lane gradients that does not depend on how lanes are spread over
  * ranks or threads (see allreduce.c). Use per step:

@@ -45,10 +45,23 @@ typedef struct {
      * positions 2j and 2j+1 first), and every product runs in the fixed
      * order, so that a row's results do not depend on the call's rows */
     int tree;
+    /* exact training in the lane tree: a model may call grad_ready(ctx, t)
+     * (batch_grad_ready) as soon as tensor t's gradient is final in this
+     * call, never to be written again by it, so that the sum over ranks of
+     * the finished layers starts while the rest of the backward pass runs
+     * (step.c). NULL: nobody asks. */
+    void (*grad_ready)(void *ctx, int tensor);
+    void *grad_ready_ctx;
     /* evaluation, text task: source bytes the filled rows' targets stand for,
      * and how many targets are the unknown token */
     double text_bytes, unknown;
 } batch;
+
+static inline void batch_grad_ready(const batch *b, int tensor)
+{
+    if (b->grad_ready)
+        b->grad_ready(b->grad_ready_ctx, tensor);
+}
 
 /* Room for cap rows of in values (images) or T positions (text): a zero size
  * leaves that part out. Ends the job with a line when memory runs out. */

@@ -51,6 +51,7 @@ typedef struct config {
     char reduce[8];
     char on_nonfinite[8];
     int threads;
+    int bucket_kb;
     /* prepare */
     char source[32];
     char input[CFG_PATH];

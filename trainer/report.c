@@ -122,6 +122,15 @@ void print_final(const run *r, const eval_result *e, double units_per_s, double 
         printf(", MFU %.1f%% (%.1f GFLOP/s of a %.0f GFLOP/s peak)", mfu(r, units_per_s),
                units_per_s * r->flops_per_unit / 1e9, r->peak_flops / 1e9);
     printf(" (%.1f s training)\n", train_time);
+    if (r->np > 1 && r->steps_timed > 0) {
+        printf("communication: rank 0 waited %.2f ms a step for the sums over ranks (%.1f%% of "
+               "its step)", 1e3 * r->wait_time / r->steps_timed, 100.0 * r->wait_time / train_time);
+        if (r->buckets_all > 0)
+            printf("; %.1f of %.1f gradient buckets a step started during the backward pass",
+                   (double)r->buckets_early / r->steps_timed,
+                   (double)r->buckets_all / r->steps_timed);
+        printf("\n");
+    }
     fflush(stdout);
 }
 

@@ -268,6 +268,7 @@ int run_build_model(run *r)
             r->tree_tmp = xcalloc(P, sizeof(float), "tree sum");
         if (r->tree)
             r->norm_parts = xcalloc(P / NORM_CHUNK + 1, sizeof(double), "norm");
+        step_init(r);
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
     }
     for (int p = 0; p < r->phases; p++) {
@@ -341,6 +342,7 @@ void run_end(run *r)
     free(r->params);
     free(r->grad);
     free(r->tree_tmp);
+    step_free(r);
     free(r->norm_parts);
     free(r->adam_m);
     free(r->adam_v);

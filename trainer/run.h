@@ -51,10 +51,20 @@ typedef struct run {
     int exact;
     int tree; /* exact: lanes summed in the fixed tree (model.h's tree_lanes) */
     float *tree_tmp; /* tree: what the partner rank sends */
-    /* the part of the phase's span whose summed gradient this rank holds and
-     * updates: all of it, or in the tree over several ranks its share (the
-     * others' Adam moments are then stale here until step_gather_moments) */
-    size_t own_lo, own_hi;
+    struct buckets *bk; /* the lane tree over ranks: its buckets (step.c) */
+    /* this rank's seconds waiting for the sums over ranks once its own
+     * part of a step was done (the gradient's, the parameters' allgather),
+     * and buckets that started during the backward pass, of all */
+    double wait_time;
+    long buckets_early, buckets_all, steps_timed;
+    /* the parts of the phase's span whose summed gradient this rank holds
+     * and updates: all of it, or in the tree over several ranks its share of
+     * each bucket (the others' Adam moments are then stale here until
+     * step_gather_moments); whole NORM_CHUNKs from the span's start */
+    struct own_range {
+        size_t lo, hi;
+    } *own;
+    int nown;
     int moments_sharded;
     double *norm_parts; /* tree: the gradient norm's chunks */
     int nworkers; /* exact: threads running lanes; fast: 1 */
@@ -130,6 +140,10 @@ step_result train_step(run *r, int want_norm);
 /* Every rank's Adam moments made whole on every rank (collective): before
  * a checkpoint, when the tree over ranks leaves each rank its share. */
 void step_gather_moments(run *r);
+/* What a step keeps from one to the next: made by run setup, freed with
+ * the run. */
+void step_init(run *r);
+void step_free(run *r);
 /* The tree's unit of sharing out a span, in elements (the norm's chunk). */
 #define NORM_CHUNK 4096
 /* Exact mode, lane thread k of the pool: the rank's lanes k, k + nworkers,

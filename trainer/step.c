@@ -20,6 +20,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The batch-wide part of a training call: where its draws come from. */
@@ -117,6 +118,147 @@ static span phase_span(const run *r, int p)
     return sp;
 }
 
+/* The lane tree's sum over ranks goes in buckets: the phase's span cut into
+ * pieces of --bucket-kb (whole NORM_CHUNKs from the span's start), each
+ * reduced and shared out among the ranks on its own (comm_tree_rs). With
+ * one lane thread per rank (that thread may call MPI), a bucket starts up
+ * the tree as soon as the backward pass has finished every tensor in it:
+ * the model says when a tensor is final (batch_grad_ready), and each of
+ * its calls moves the buckets in flight along; the buckets no call started
+ * go when the pass is over. Each element is summed in the same tree with
+ * the same additions whatever the buckets: the same bits (repro.sh). */
+typedef struct buckets {
+    comm_tree_rs *rs;
+    size_t want;      /* elements per bucket, a multiple of NORM_CHUNK; 0: the span */
+    size_t size;      /* the running phase's */
+    int first, count; /* the phase's tensors */
+    int nb;
+    int *waiting;       /* [nb]: bucket j, [j size, (j + 1) size) of the span: tensors not final */
+    unsigned char *ready; /* per tensor of the phase */
+} buckets;
+
+void step_init(run *r)
+{
+    const size_t P = r->pt->total;
+    r->own = xcalloc(P / NORM_CHUNK + 2, sizeof *r->own, "shares");
+    if (!(r->tree && r->np > 1))
+        return;
+    buckets *o = xcalloc(1, sizeof *o, "buckets");
+    const size_t want = (size_t)r->cfg.bucket_kb * 1024 / sizeof(float);
+    o->want = (want + NORM_CHUNK - 1) / NORM_CHUNK * NORM_CHUNK;
+    o->rs = comm_tree_rs_new();
+    o->waiting = xcalloc(P / NORM_CHUNK + 2, sizeof(int), "buckets");
+    o->ready = xcalloc((size_t)r->pt->n, 1, "buckets");
+    r->bk = o;
+}
+
+void step_free(run *r)
+{
+    buckets *o = r->bk;
+    free(r->own);
+    r->own = NULL;
+    if (!o)
+        return;
+    comm_tree_rs_free(o->rs);
+    free(o->waiting);
+    free(o->ready);
+    free(o);
+    r->bk = NULL;
+}
+
+/* The buckets' size for a span. */
+static size_t bucket_size(const buckets *o, const span *sp)
+{
+    if (o->want)
+        return o->want;
+    return sp->n > NORM_CHUNK ? (sp->n + NORM_CHUNK - 1) / NORM_CHUNK * NORM_CHUNK : NORM_CHUNK;
+}
+
+/* Bucket j of the span. */
+static size_t bucket_lo(const buckets *o, int j) { return (size_t)j * o->size; }
+static size_t bucket_hi(const buckets *o, const span *sp, int j)
+{
+    const size_t hi = (size_t)(j + 1) * o->size;
+    return hi < sp->n ? hi : sp->n;
+}
+
+static void buckets_begin(run *r, const span *sp)
+{
+    buckets *o = r->bk;
+    o->size = bucket_size(o, sp);
+    o->first = sp->first;
+    o->count = sp->count;
+    o->nb = (int)((sp->n + o->size - 1) / o->size);
+    memset(o->waiting, 0, (size_t)o->nb * sizeof(int));
+    memset(o->ready, 0, (size_t)sp->count);
+    for (int t = sp->first; t < sp->first + sp->count; t++) {
+        const param_view *v = &r->pt->v[t];
+        if (v->numel == 0)
+            continue;
+        const size_t a = v->offset - sp->lo, z = a + v->numel - 1;
+        for (size_t j = a / o->size; j <= z / o->size; j++)
+            o->waiting[j]++;
+    }
+    comm_tree_rs_begin(o->rs, r->grad + sp->lo, r->tree_tmp + sp->lo, sp->n, NORM_CHUNK);
+}
+
+static void start_bucket(buckets *o, const span *sp, int j)
+{
+    comm_tree_rs_add(o->rs, j, bucket_lo(o, j), bucket_hi(o, sp, j));
+}
+
+/* The model's word that tensor t is final (batch.h's grad_ready). */
+static void grad_ready(void *ctx, int t)
+{
+    run *r = ctx;
+    buckets *o = r->bk;
+    const span *sp = r->pool_span;
+    const int i = t - o->first;
+    if (i < 0 || i >= o->count || o->ready[i] || r->pt->v[t].numel == 0)
+        return;
+    o->ready[i] = 1;
+    const size_t a = r->pt->v[t].offset - sp->lo, z = a + r->pt->v[t].numel - 1;
+    for (size_t j = a / o->size; j <= z / o->size; j++)
+        if (--o->waiting[j] == 0) {
+            start_bucket(o, sp, (int)j);
+            r->buckets_early++;
+        }
+    comm_tree_rs_poll(o->rs);
+}
+
+/* After the pass: the buckets not started yet, then all of them home, and
+ * this rank's shares of them. */
+static void buckets_end(run *r, const span *sp)
+{
+    buckets *o = r->bk;
+    const double t0 = now_seconds();
+    for (int j = 0; j < o->nb; j++)
+        if (o->waiting[j] > 0) {
+            o->waiting[j] = 0;
+            start_bucket(o, sp, j);
+        }
+    r->buckets_all += o->nb;
+    comm_tree_rs_end(o->rs);
+    r->wait_time += now_seconds() - t0;
+    r->nown = 0;
+    for (int j = 0; j < o->nb; j++) {
+        size_t lo, hi;
+        comm_tree_rs_share(o->rs, j, &lo, &hi);
+        if (hi > lo)
+            r->own[r->nown++] = (struct own_range){sp->lo + lo, sp->lo + hi};
+    }
+}
+
+/* Every rank's shares of the span's buckets handed to all (collective). */
+static void buckets_allgather(run *r, const span *sp, float *buf)
+{
+    const double t0 = now_seconds();
+    const size_t size = bucket_size(r->bk, sp);
+    for (size_t lo = 0; lo < sp->n; lo += size)
+        comm_tree_allgather(buf + sp->lo + lo, (sp->n - lo < size ? sp->n - lo : size), NORM_CHUNK);
+    r->wait_time += now_seconds() - t0;
+}
+
 /* p with its lowest `bits` bits in reverse order. */
 static int bit_reverse(int p, int bits)
 {
@@ -145,6 +287,10 @@ static void lanes_tree(run *r, worker *w, int k)
     training_batch(r, &w->b, n * R, 0, 0);
     w->b.nseg = n;
     w->b.tree = 1;
+    if (r->bk && r->nworkers == 1) { /* the one lane thread is the one that calls MPI */
+        w->b.grad_ready = grad_ready;
+        w->b.grad_ready_ctx = r;
+    }
     for (int p = 0; p < n; p++) {
         const int l = k + bit_reverse(p, bits) * r->nworkers;
         w->b.seg_stream[p] = (uint32_t)r->lane_ids[l];
@@ -162,6 +308,7 @@ static void lanes_tree(run *r, worker *w, int k)
     }
     w->b.nseg = 1;
     w->b.tree = 0;
+    w->b.grad_ready = NULL;
 }
 
 static void adamw_share(run *r, int k);
@@ -184,10 +331,14 @@ void step_lanes(void *arg, int k)
 
 static void exact_gradient(run *r, int p)
 {
+    int again;
     do {
         lane_sum_begin(&r->sum[p]);
         lane_pool_run(&r->pool);
-    } while (lane_sum_end(&r->sum[p], r->grad) == LANE_SUM_AGAIN);
+        const double t0 = now_seconds();
+        again = lane_sum_end(&r->sum[p], r->grad) == LANE_SUM_AGAIN;
+        r->wait_time += now_seconds() - t0;
+    } while (again);
 }
 
 /* Thread k's share [from, to) of the span, in whole cache lines. */
@@ -214,11 +365,14 @@ static void combine_share(run *r, int k)
 }
 
 /* The threads' subtrees, then the ranks', summed on in lanes_tree's tree.
- * Over ranks this is a reduce-scatter: each rank ends with the whole sum of
- * its share [own_lo, own_hi) of the span only, updates that share, and
+ * Over ranks this is a reduce-scatter in buckets: each rank ends with the
+ * whole sum of its share of each bucket only (r->own), updates those, and
  * hands its parameters to the others (phase_step). */
 static void tree_gradient(run *r, const span *sp)
 {
+    r->pool_span = sp;
+    if (r->bk)
+        buckets_begin(r, sp);
     lane_pool_run(&r->pool);
     if (r->nworkers > 1) {
         r->pool_job = POOL_COMBINE;
@@ -226,14 +380,8 @@ static void tree_gradient(run *r, const span *sp)
         lane_pool_run(&r->pool);
         r->pool_job = POOL_LANES;
     }
-    r->own_lo = sp->lo;
-    r->own_hi = sp->lo + sp->n;
-    if (r->np > 1) {
-        size_t lo, hi;
-        comm_tree_reduce_scatter(r->grad + sp->lo, r->tree_tmp + sp->lo, sp->n, NORM_CHUNK, &lo,
-                                 &hi);
-        r->own_lo = sp->lo + lo;
-        r->own_hi = sp->lo + hi;
+    if (r->bk) {
+        buckets_end(r, sp);
         r->moments_sharded = 1;
     }
 }
@@ -252,7 +400,9 @@ static void fast_gradient(run *r, const span *sp)
             for (int j = 0; j < r->micro_rows; j++)
                 r->lane_loss[r->lane_ids[l]] += w->row_loss[l * r->micro_rows + j];
     }
+    const double t0 = now_seconds();
     comm_sum_float(r->grad + sp->lo, sp->n);
+    r->wait_time += now_seconds() - t0;
 }
 
 /* The norm of a span of the gradient, in a fixed order: the same on every
@@ -285,9 +435,11 @@ static void adamw_range(run *r, const span *sp, double lr, long t, size_t from, 
  * the elements are shared out changes no bit. */
 static void adamw_share(run *r, int k)
 {
-    size_t from, to;
-    share_of(r, r->own_lo, r->own_hi - r->own_lo, k, &from, &to);
-    adamw_range(r, r->pool_span, r->pool_lr, r->pool_t, from, to);
+    for (int j = 0; j < r->nown; j++) {
+        size_t from, to;
+        share_of(r, r->own[j].lo, r->own[j].hi - r->own[j].lo, k, &from, &to);
+        adamw_range(r, r->pool_span, r->pool_lr, r->pool_t, from, to);
+    }
 }
 
 /* t: the 1-based number of this update; on the lane threads when there
@@ -296,7 +448,8 @@ static void adamw_share(run *r, int k)
 static void adamw_step(run *r, const span *sp, double lr, long t)
 {
     if (r->nworkers < 2 || !r->exact) {
-        adamw_range(r, sp, lr, t, r->own_lo, r->own_hi);
+        for (int j = 0; j < r->nown; j++)
+            adamw_range(r, sp, lr, t, r->own[j].lo, r->own[j].hi);
         return;
     }
     r->pool_job = POOL_ADAMW;
@@ -318,18 +471,17 @@ static int shares_split(const run *r) { return r->tree && r->np > 1; }
  * verdict. */
 static int nonfinite_tensor(const run *r, const span *sp)
 {
-    const size_t lo = r->own_lo, n = r->own_hi - r->own_lo;
     int bad = -1;
-    if (first_nonfinite(r->grad + lo, n) >= 0) {
-        bad = sp->first + sp->count - 1;
-        for (int i = sp->first; i < sp->first + sp->count; i++) {
+    for (int j = 0; j < r->nown && bad < 0; j++) {
+        const size_t lo = r->own[j].lo, hi = r->own[j].hi;
+        if (first_nonfinite(r->grad + lo, hi - lo) < 0)
+            continue;
+        for (int i = sp->first; i < sp->first + sp->count && bad < 0; i++) {
             const param_view *v = &r->pt->v[i];
             const size_t a = v->offset > lo ? v->offset : lo;
-            const size_t b = v->offset + v->numel < lo + n ? v->offset + v->numel : lo + n;
-            if (a < b && first_nonfinite(r->grad + a, b - a) >= 0) {
+            const size_t b = v->offset + v->numel < hi ? v->offset + v->numel : hi;
+            if (a < b && first_nonfinite(r->grad + a, b - a) >= 0)
                 bad = i;
-                break;
-            }
         }
     }
     if (!shares_split(r))
@@ -339,22 +491,21 @@ static int nonfinite_tensor(const run *r, const span *sp)
 }
 
 /* The norm in the lane tree: sums of squares over chunks of NORM_CHUNK
- * elements of the span (each rank those of its share, the others 0), added
- * in chunk order: the same bits whichever rank holds which chunk. */
+ * elements of the span (each rank those of its shares, which are whole
+ * chunks, the others 0), added in chunk order: the same bits whichever rank
+ * holds which chunk. */
 static double tree_norm(run *r, const span *sp)
 {
     const size_t nchunks = (sp->n + NORM_CHUNK - 1) / NORM_CHUNK;
     memset(r->norm_parts, 0, nchunks * sizeof(double));
-    for (size_t c = (r->own_lo - sp->lo) / NORM_CHUNK; c < nchunks; c++) {
-        const size_t a = sp->lo + c * NORM_CHUNK;
-        if (a >= r->own_hi)
-            break;
-        const size_t b = a + NORM_CHUNK < sp->lo + sp->n ? a + NORM_CHUNK : sp->lo + sp->n;
-        double s = 0.0;
-        for (size_t i = a; i < b; i++)
-            s += (double)r->grad[i] * r->grad[i];
-        r->norm_parts[c] = s;
-    }
+    for (int j = 0; j < r->nown; j++)
+        for (size_t a = r->own[j].lo; a < r->own[j].hi; a += NORM_CHUNK) {
+            const size_t b = a + NORM_CHUNK < r->own[j].hi ? a + NORM_CHUNK : r->own[j].hi;
+            double s = 0.0;
+            for (size_t i = a; i < b; i++)
+                s += (double)r->grad[i] * r->grad[i];
+            r->norm_parts[(a - sp->lo) / NORM_CHUNK] = s;
+        }
     if (shares_split(r))
         comm_sum_double(r->norm_parts, nchunks);
     double norm2 = 0.0;
@@ -373,8 +524,8 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
     const span sp = phase_span(r, p);
     const int F = r->mt->nfigures, nl = r->nlanes;
     r->phase = p;
-    r->own_lo = sp.lo;
-    r->own_hi = sp.lo + sp.n;
+    r->own[0] = (struct own_range){sp.lo, sp.lo + sp.n};
+    r->nown = 1;
     memset(r->lane_loss, 0, ((size_t)nl + 1 + (size_t)F) * sizeof(double));
     if (r->tree)
         tree_gradient(r, &sp);
@@ -411,14 +562,15 @@ static int phase_step(run *r, int p, int want_norm, step_result *s)
         norm = r->tree ? tree_norm(r, &sp) : grad_norm(r, &sp);
     if (c->grad_clip > 0 && norm > c->grad_clip) {
         const float k = (float)(c->grad_clip / norm);
-        for (size_t i = r->own_lo; i < r->own_hi; i++)
-            r->grad[i] *= k;
+        for (int j = 0; j < r->nown; j++)
+            for (size_t i = r->own[j].lo; i < r->own[j].hi; i++)
+                r->grad[i] *= k;
     }
     if (p == 0)
         s->norm = norm;
     adamw_step(r, &sp, s->lr, r->step + 1);
-    if (shares_split(r)) /* each rank updated its share: all to all */
-        comm_tree_allgather(r->params + sp.lo, sp.n, NORM_CHUNK);
+    if (shares_split(r)) /* each rank updated its shares: all to all */
+        buckets_allgather(r, &sp, r->params);
     return 0;
 }
 
@@ -428,8 +580,8 @@ void step_gather_moments(run *r)
         return;
     for (int p = 0; p < r->phases; p++) {
         const span sp = phase_span(r, p);
-        comm_tree_allgather(r->adam_m + sp.lo, sp.n, NORM_CHUNK);
-        comm_tree_allgather(r->adam_v + sp.lo, sp.n, NORM_CHUNK);
+        buckets_allgather(r, &sp, r->adam_m);
+        buckets_allgather(r, &sp, r->adam_v);
     }
 }
 

@@ -242,6 +242,7 @@ static int train_loop(run *r, loop_state *ls)
         double dt = now_seconds() - ts;
         ls->train_time += dt;
         ls->steps_this_run++;
+        r->steps_timed++;
         if (!s.skipped) {
             ls->window_time += dt;
             for (int p = 0; p < r->phases; p++)

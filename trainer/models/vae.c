@@ -251,6 +251,10 @@ static void params_backward(const vae *m, float *grads, int w, int b, const floa
 {
     linear_backward_params_by(fixed_of(m), grads + m->base.params.v[w].offset,
                               grads + m->base.params.v[b].offset, dout, inp, R, C, OC);
+    if (m->call) { /* final: their sum over ranks may start */
+        batch_grad_ready(m->call, w);
+        batch_grad_ready(m->call, b);
+    }
 }
 
 void vae_backward(vae *m, const float *params, float *grads, const float *x, const float *eps,
@@ -415,7 +419,9 @@ static void vae_backward_batch(model *base, const float *params, float *grad, co
                                float scale)
 {
     vae *m = (vae *)base;
+    m->call = b;
     vae_backward(m, params, grad, b->x, m->eps, b->rows, scale);
+    m->call = NULL;
 }
 
 /* The decoder's means from m->z: Bernoulli probabilities, or Gaussian

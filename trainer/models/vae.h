@@ -54,6 +54,7 @@ typedef struct {
     int use_fixed;
     linear_fixed fixed;
     float *bce; /* [in]: a row's per-pixel losses */
+    const batch *call; /* the batch of the backward pass running, for its grad_ready; or NULL */
     double sum_recon, sum_kl; /* of the last forward's rows, nats (KL unweighted) */
 } vae;
 
