@@ -27,6 +27,7 @@
  * lanes): every float within 18 binades of that value is added exactly. */
 #include "comm.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -208,13 +209,29 @@ int lane_sum_end(lane_sum *s, float *out)
             s->exps[b] = scale_exp(s, bucket_max[b], 0);
         return LANE_SUM_AGAIN;
     }
-    comm_sum_double(acc_all + s->off[0], s->off[s->nbuckets] - s->off[0]);
+    /* The integers' sum, each rank its block (exact in any order), turned
+     * into floats there, and the floats handed round: 8 bytes a parameter
+     * on the way up, 4 on the way back, instead of 8 and 8. */
+    const size_t base = s->off[0], n = s->off[s->nbuckets] - base;
+    size_t lo = 0, hi = n;
+    if (n < (size_t)INT_MAX) {
+        comm_reduce_scatter_double(acc_all + base, n);
+        comm_block(n, comm_rank(), &lo, &hi);
+    } else {
+        comm_sum_double(acc_all + base, n);
+    }
+    lo += base;
+    hi += base;
     for (int b = 0; b < s->nbuckets; b++) {
         const double inv = ldexp(1.0, -(int)s->exps[b]);
         const double *restrict acc = acc_all;
-        for (size_t i = s->off[b]; i < s->off[b + 1]; i++)
+        const size_t a = s->off[b] > lo ? s->off[b] : lo;
+        const size_t z = s->off[b + 1] < hi ? s->off[b + 1] : hi;
+        for (size_t i = a; i < z; i++)
             out[i] = (float)(acc[i] * inv);
         s->exps[b] = scale_exp(s, bucket_max[b], HEADROOM_BITS);
     }
+    if (n < (size_t)INT_MAX)
+        comm_allgather_float(out + base, n);
     return LANE_SUM_DONE;
 }

@@ -1,5 +1,6 @@
 #include "comm.h"
 
+#include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -318,4 +319,61 @@ void comm_bcast_bytes(void *buf, size_t n, int root)
         size_t m = n - i < COMM_CHUNK ? n - i : COMM_CHUNK;
         MPICHECK(MPI_Bcast((char *)buf + i, (int)m, MPI_BYTE, root, MPI_COMM_WORLD));
     }
+}
+
+void comm_block(size_t n, int r, size_t *lo, size_t *hi)
+{
+    const size_t per = n / (size_t)g_size, extra = n % (size_t)g_size;
+    *lo = per * (size_t)r + ((size_t)r < extra ? (size_t)r : extra);
+    *hi = *lo + per + ((size_t)r < extra);
+}
+
+/* The blocks of n elements as MPI counts and displacements. */
+static int *block_counts(size_t n)
+{
+    int *counts = malloc(2 * (size_t)g_size * sizeof(int));
+    if (!counts) {
+        fprintf(stderr, "trainer: out of memory for the counts of a reduce-scatter\n");
+        comm_abort(1);
+    }
+    for (int r = 0; r < g_size; r++) {
+        size_t lo, hi;
+        comm_block(n, r, &lo, &hi);
+        counts[r] = (int)(hi - lo);
+        counts[g_size + r] = (int)lo;
+    }
+    return counts;
+}
+
+static void check_blocks(size_t n)
+{
+    if (n >= (size_t)INT_MAX) {
+        fprintf(stderr, "trainer: internal error: a reduce-scatter of %zu elements\n", n);
+        comm_abort(1);
+    }
+}
+
+void comm_reduce_scatter_double(double *buf, size_t n)
+{
+    if (g_size == 1)
+        return;
+    check_blocks(n);
+    int *counts = block_counts(n);
+    MPICHECK(MPI_Reduce_scatter(MPI_IN_PLACE, buf, counts, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    /* in place, the block lands at the start of buf: move it to its place */
+    const int lo = counts[g_size + g_rank];
+    if (lo > 0)
+        memmove(buf + lo, buf, (size_t)counts[g_rank] * sizeof(double));
+    free(counts);
+}
+
+void comm_allgather_float(float *buf, size_t n)
+{
+    if (g_size == 1)
+        return;
+    check_blocks(n);
+    int *counts = block_counts(n);
+    MPICHECK(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, buf, counts, counts + g_size,
+                            MPI_FLOAT, MPI_COMM_WORLD));
+    free(counts);
 }

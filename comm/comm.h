@@ -26,6 +26,15 @@ void comm_sum_double(double *buf, size_t n);
 void comm_sum_float(float *buf, size_t n);
 void comm_max_float(float *buf, size_t n);
 void comm_bcast_bytes(void *buf, size_t n, int root);
+/* Rank r's block of n elements shared out among the ranks: [*lo, *hi),
+ * contiguous, in rank order. */
+void comm_block(size_t n, int r, size_t *lo, size_t *hi);
+/* The sum over ranks of buf[0, n) in each rank's block (comm_block) only,
+ * the rest of buf scratch; n below INT_MAX. */
+void comm_reduce_scatter_double(double *buf, size_t n);
+/* Every rank's block of buf[0, n) (comm_block) handed to all; n below
+ * INT_MAX. */
+void comm_allgather_float(float *buf, size_t n);
 
 /* The sum over ranks in a fixed binary tree: ranks r and r + np/2 first,
  * then at np/4, ..., 1, so that rank r's buffer is the subtree of lanes
