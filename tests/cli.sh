@@ -72,6 +72,9 @@ printf 'lr = 1e-3\nbogus_key = 4\n' >"$TESTTMP/bad.conf"
 expect_fail "unknown config key" 'bad.conf:2: unknown key "bogus_key"' 2 $TRAIN --config "$TESTTMP/bad.conf" --data "$D"
 expect_fail "missing config file" "cannot open config file" 2 $TRAIN --config "$TESTTMP/none.conf" --data "$D"
 expect_fail "unknown command" 'unknown command "trian"' 1 trian
+expect_fail "bench-comm sizes" 'sizes wants parameter counts' 2 bench-comm --sizes 10,ten
+expect_fail "bench-comm ranks" 'power of two ranks, not 3' 3 bench-comm
+expect_fail "bench-comm flag" 'bench-comm takes --sizes' 2 bench-comm --bogus
 
 make_synthetic_text || bad "synthetic text"
 GPTT="train --model gpt --data $TESTTMP/text --layers 1 --dim 32 --heads 2 --ctx 16 --batch 16 --steps 2"

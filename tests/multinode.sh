@@ -3,8 +3,10 @@
 # (tests/multinode/hosts.sh) with their links shaped to 1 Gbit/s, a Slurm
 # cluster with one slurmd on each (tests/slurm/cluster.sh, MN_HOSTS=4), and
 # Open MPI told to use TCP on the hosts' subnet only. Then
-#   1. mpirun --host n1,n2 across two hosts, without Slurm;
-#   2. jobs/vae.sbatch with -N 2 and with -N 4, one task per node;
+#   1. mpirun --host n1,n2 across two hosts, without Slurm, the sum in
+#      buckets; and trainer bench-comm across four;
+#   2. jobs/vae.sbatch with -N 2 and with -N 4, one task per node (on 4, the
+#      gradient's sum in buckets that start during the backward pass);
 #   3. jobs/vae.sbatch with -N 2, preempted (USR1) mid-run: it checkpoints,
 #      requeues onto the nodes and resumes;
 #   4. jobs/gpt.sbatch with -N 2 (the other exact sum: the lane sum);
@@ -98,13 +100,27 @@ compare() {
     fi
 }
 
-# 1. plain mpirun across two hosts, its daemons started through our rsh
+# 1. plain mpirun across two hosts, its daemons started through our rsh,
+#    the gradient's sum in buckets of 64 KiB that start during the backward
+#    pass (the one-node run sums it whole after the pass)
 before=$(sent n2)
 $MPI --host n1:1,n2:1 -np 2 --mca plm_rsh_agent "$SRC/tests/multinode/rsh" \
-    "$TRAINER" train --config "$TESTTMP/vae.conf" --run-dir "$TESTTMP/mpirun" \
+    "$TRAINER" train --config "$TESTTMP/vae.conf" --run-dir "$TESTTMP/mpirun" --bucket-kb 64 \
     >"$TESTTMP/mpirun.log" 2>&1 || { bad "mpirun --host n1:1,n2:1"; cat "$TESTTMP/mpirun.log"; }
-compare "mpirun --host n1:1,n2:1" "$vae_bits" "$TESTTMP/mpirun/checkpoint.h5" \
+compare "mpirun --host n1:1,n2:1 --bucket-kb 64" "$vae_bits" "$TESTTMP/mpirun/checkpoint.h5" \
     "n2 sent $(($(sent n2) - before)) bytes over its link"
+grep "^communication:" "$TESTTMP/mpirun.log"
+grep -q "buckets a step started during the backward pass" "$TESTTMP/mpirun.log" ||
+    bad "the bucketed run does not report its buckets"
+# the reductions timed alone across four hosts (jobs/scaling.sh's measurements)
+if $MPI --host n1:1,n2:1,n3:1,n4:1 -np 4 --mca plm_rsh_agent "$SRC/tests/multinode/rsh" \
+    "$TRAINER" bench-comm --sizes 1024,262144 --repeats 3 >"$TESTTMP/bench.log" 2>&1 &&
+    [ "$(grep -cE '^[0-9]+ [0-9]+ [0-9.e-]+ [0-9]+ [0-9.e-]+$' "$TESTTMP/bench.log")" = 2 ]; then
+    ok "bench-comm on four hosts: $(grep -v '^#' "$TESTTMP/bench.log" | tr '\n' ';')"
+else
+    bad "bench-comm on four hosts"
+    cat "$TESTTMP/bench.log"
+fi
 
 eval "$("$SRC/tests/slurm/cluster.sh" start "$C")" || { bad "start Slurm on the hosts"; finish; exit 1; }
 ok "slurmctld and four slurmd up: $(sinfo -h -o '%P %a %D %T %N')"
@@ -113,6 +129,8 @@ export TRAINER
 # 2. the VAE job on 2 and on 4 nodes
 export CONFIG="$TESTTMP/vae.conf"
 for n in 2 4; do
+    # on 4 nodes, the sum in buckets of 256 KiB (the job passes TRAIN_ARGS on)
+    if [ "$n" = 4 ]; then export TRAIN_ARGS="--bucket-kb 256"; else unset TRAIN_ARGS; fi
     before=$(sent n$n)
     j=$(sbatch_job "vae-n$n" vae.sbatch -N "$n" --ntasks-per-node=1 --ntasks="$n") ||
         { bad "sbatch -N $n"; continue; }
@@ -128,6 +146,7 @@ for n in 2 4; do
         "n$n sent $(($(sent n$n) - before)) bytes"
 done
 
+unset TRAIN_ARGS
 # 3. preempted on 2 nodes: checkpoint, requeue, resume on the nodes
 j=$(sbatch_job vae-pre vae.sbatch -N 2 --ntasks-per-node=1 --ntasks=2) || bad "sbatch"
 out="$TESTTMP/vae-pre-$j.out"

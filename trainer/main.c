@@ -76,6 +76,8 @@ int main(int argc, char **argv)
         run = cmd_translate;
     else if (!strcmp(cmd, "score"))
         run = cmd_score;
+    else if (!strcmp(cmd, "bench-comm"))
+        run = cmd_bench_comm;
     if (!run) {
         fprintf(stderr, "trainer: unknown command \"%s\" (try trainer --help)\n", cmd);
         return EXIT_BAD_INPUT;

@@ -20,6 +20,8 @@ int cmd_sample(int argc, char **argv);
 int cmd_translate(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+/* The reductions over ranks timed alone (benchcomm.c). */
+int cmd_bench_comm(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 
