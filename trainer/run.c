@@ -268,9 +268,9 @@ int run_build_model(run *r)
             r->tree_tmp = xcalloc(P, sizeof(float), "tree sum");
         if (r->tree)
             r->norm_parts = xcalloc(P / NORM_CHUNK + 1, sizeof(double), "norm");
-        step_init(r);
         r->exps = xcalloc((size_t)nb, sizeof(int32_t), "buckets");
     }
+    step_init(r);
     for (int p = 0; p < r->phases; p++) {
         const int f = r->phase_first[p], n = r->phase_count[p];
         if (r->exact && lane_sum_init(&r->sum[p], r->nlanes, r->bucket_off + f, n,
