@@ -135,13 +135,13 @@ static void check_power_of_two(void)
 
 /* Recursive doubling: the shares of the reduce-scatter (comm_tree_rs, one
  * piece [0, n)) handed back up the same levels. */
-void comm_tree_allgather(float *buf, size_t n, size_t align)
+/* The ranges of the recursive halving of [a, b): at level l the pair holds
+ * [lo[l], hi[l]) and splits it at mid[l]; returns the levels. */
+static int halving(size_t a, size_t b, size_t align, size_t *lo, size_t *mid, size_t *hi)
 {
-    check_power_of_two();
-    size_t lo[32], mid[32], hi[32], a = 0, b = n;
     int levels = 0;
     for (int d = g_size / 2; d >= 1; d /= 2, levels++) {
-        const size_t m = split(a, b, align);
+        const size_t m = a + split(0, b - a, align);
         lo[levels] = a;
         mid[levels] = m;
         hi[levels] = b;
@@ -150,6 +150,15 @@ void comm_tree_allgather(float *buf, size_t n, size_t align)
         else
             b = m;
     }
+    return levels;
+}
+
+static void allgather_blocking(float *buf, size_t n, size_t align)
+{
+    size_t lo[32], mid[32], hi[32];
+    const int levels = halving(0, n, align, lo, mid, hi);
+    size_t a = levels ? (g_rank & 1 ? mid[levels - 1] : lo[levels - 1]) : 0;
+    size_t b = levels ? (g_rank & 1 ? hi[levels - 1] : mid[levels - 1]) : n;
     for (int l = levels - 1, d = 1; l >= 0; l--, d *= 2) {
         const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
         const size_t oa = upper ? lo[l] : mid[l], ob = upper ? mid[l] : hi[l];
@@ -159,6 +168,50 @@ void comm_tree_allgather(float *buf, size_t n, size_t align)
     }
 }
 
+void comm_tree_allgather(float *buf, size_t n, size_t align)
+{
+    comm_tree_allgather_pieces(buf, n, n ? n : 1, align);
+}
+
+/* Level by level, every piece's exchange posted at once: one wait a level
+ * rather than one a piece. */
+void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align)
+{
+    check_power_of_two();
+    if (g_size == 1 || n == 0)
+        return;
+    if (piece >= COMM_CHUNK) { /* counts past an int: one piece at a time, in slices */
+        for (size_t at = 0; at < n; at += piece)
+            allgather_blocking(buf + at, n - at < piece ? n - at : piece, align);
+        return;
+    }
+    const size_t np = (n + piece - 1) / piece;
+    MPI_Request *req = malloc(2 * np * sizeof *req);
+    if (!req) {
+        fprintf(stderr, "trainer: out of memory for an allgather\n");
+        comm_abort(1);
+    }
+    int levels = 0;
+    for (int d = g_size / 2; d >= 1; d /= 2)
+        levels++;
+    for (int l = levels - 1, d = 1; l >= 0; l--, d *= 2) {
+        const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
+        for (size_t k = 0; k < np; k++) {
+            size_t lo[32], mid[32], hi[32];
+            const size_t at = k * piece;
+            halving(at, n - at < piece ? n : at + piece, align, lo, mid, hi);
+            /* this rank holds its half of level l, the partner the other */
+            const size_t a = upper ? mid[l] : lo[l], b = upper ? hi[l] : mid[l];
+            const size_t oa = upper ? lo[l] : mid[l], ob = upper ? mid[l] : hi[l];
+            MPICHECK(MPI_Irecv(buf + oa, (int)(ob - oa), MPI_FLOAT, partner, 9, MPI_COMM_WORLD,
+                               &req[2 * k]));
+            MPICHECK(MPI_Isend(buf + a, (int)(b - a), MPI_FLOAT, partner, 9, MPI_COMM_WORLD,
+                               &req[2 * k + 1]));
+        }
+        MPICHECK(MPI_Waitall((int)(2 * np), req, MPI_STATUSES_IGNORE));
+    }
+    free(req);
+}
 /* A piece's way up the tree: at each level the pair splits the part of the
  * piece both hold, each sends the partner's half and adds the partner's
  * copy of its own; both add the same two numbers, so the sum has the

@@ -45,6 +45,10 @@ void comm_allgather_float(float *buf, size_t n);
  * rank's share of buf[0, n) to all, the shares being those of a
  * reduce-scatter of buf[0, n) as one piece with the same align. */
 void comm_tree_allgather(float *buf, size_t n, size_t align);
+/* The same for the pieces [k piece, (k + 1) piece) of buf[0, n), each
+ * shared out as a reduce-scatter of it alone would (comm_tree_rs's pieces),
+ * all at once. */
+void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align);
 
 /* The reduce-scatter in pieces, nonblocking, so that it runs while the
  * backward pass computes the rest of the gradient: a piece [from, to) of

@@ -55,10 +55,11 @@ static const opt_spec COMMON[] = {
       "step's update"),
     C(threads, "threads", OPT_INT, "0", CMD_RUN, 0, 1024,
       "threads per rank: lanes at once (exact) or BLAS threads (fast); 0: the rank's cores"),
-    C(bucket_kb, "bucket-kb", OPT_INT, "0", CMD_RUN, 0, 1048576,
+    C(bucket_kb, "bucket-kb", OPT_INT, "-1", CMD_RUN, -1, 1048576,
       "exact, lane tree, several ranks: the gradient's sum over ranks goes in buckets of about "
-      "this many KiB, each started as soon as the backward pass has finished it; 0: one sum "
-      "after the backward pass (the same bits either way)"),
+      "this many KiB, each started as soon as the backward pass has finished it (the same bits "
+      "for any size); 0: one sum after the pass; -1: 64 when the ranks span several nodes, "
+      "else 0"),
     C(source, "source", OPT_STR, "fashion-mnist", CMD_PREPARE, 0, 0,
       "fashion-mnist, text, or parallel (verse pairs of two Bibles as diatheke prints them)"),
     C(input, "input", OPT_STR, "/usr/share/datasets/fashion-mnist", CMD_PREPARE, 0, 0,

@@ -125,10 +125,10 @@ void print_final(const run *r, const eval_result *e, double units_per_s, double 
     if (r->np > 1 && r->steps_timed > 0) {
         printf("communication: rank 0 waited %.2f ms a step for the sums over ranks (%.1f%% of "
                "its step)", 1e3 * r->wait_time / r->steps_timed, 100.0 * r->wait_time / train_time);
-        if (r->buckets_all > 0)
-            printf("; %.1f of %.1f gradient buckets a step started during the backward pass",
-                   (double)r->buckets_early / r->steps_timed,
-                   (double)r->buckets_all / r->steps_timed);
+        if (r->buckets_all > 0 && r->bucket_kb > 0)
+            printf("; %.1f of %.1f gradient buckets of %d KiB a step started during the "
+                   "backward pass", (double)r->buckets_early / r->steps_timed,
+                   (double)r->buckets_all / r->steps_timed, r->bucket_kb);
         printf("\n");
     }
     fflush(stdout);

@@ -57,6 +57,7 @@ typedef struct run {
      * and buckets that started during the backward pass, of all */
     double wait_time;
     long buckets_early, buckets_all, steps_timed;
+    int bucket_kb; /* the lane tree's buckets over ranks, KiB; 0: the whole span */
     /* the parts of the phase's span whose summed gradient this rank holds
      * and updates: all of it, or in the tree over several ranks its share of
      * each bucket (the others' Adam moments are then stale here until
