@@ -31,6 +31,9 @@ up() {
     [[ "$n" =~ ^[1-9][0-9]?$ ]] || die "up: the number of hosts must be 1 to 99, not '$n'"
     command -v ip >/dev/null && command -v tc >/dev/null || die "needs ip and tc (iproute2)"
     down >/dev/null 2>&1 || true
+    # leftovers of a run that lost its record (a crash, another record)
+    ip link del "$BR" 2>/dev/null || true
+    for i in $(seq "$n"); do ip netns del "$PREFIX$i" 2>/dev/null || true; done
     echo "$n" >"$STATE"
     ip link add "$BR" type bridge
     ip addr add "$NET.254/24" dev "$BR"
