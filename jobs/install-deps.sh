@@ -2,14 +2,15 @@
 # Installs what trainer needs from Debian's packages: the build tools, Open
 # MPI, OpenBLAS, HDF5 (library and h5dump), Check, the demo data sets (and
 # the English and Spanish Bibles diatheke reads, for translation), and
-# for the tests valgrind and clang (with its libFuzzer runtime).
+# for the tests valgrind, clang (with its libFuzzer runtime) and iproute2
+# (the multi-node test's hosts: ip, tc).
 # Run as root (or with sudo available). Safe to run again.
 set -euo pipefail
 packages=(
     build-essential autoconf automake libtool pkg-config
     openmpi-bin libopenmpi-dev libopenblas-dev libhdf5-dev hdf5-tools zlib1g-dev libpng-dev check
     dataset-fashion-mnist bible-kjv diatheke sword-text-kjv sword-text-sparv procps
-    valgrind clang libclang-rt-14-dev gnuplot-nox python3
+    valgrind clang libclang-rt-14-dev gnuplot-nox python3 iproute2
 )
 missing=()
 for p in "${packages[@]}"; do

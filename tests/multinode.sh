@@ -16,16 +16,8 @@
 # it made, hosts and daemons, also when it fails.
 . "$(dirname "$0")/lib.sh"
 SRC=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: the multi-node test makes network namespaces and starts daemons: it needs root"
-    exit 77
-fi
-if [ "${SANITIZERS:-no}" != no ]; then
-    echo "SKIP: the multi-node test checks the job scripts and the network; the normal build runs it"
-    exit 77
-fi
 . "$SRC/tests/slurm/jobs.sh"
-need_slurm || { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
+slurm_test_start "the multi-node test"
 HOSTS="$SRC/tests/multinode/hosts.sh"
 # names of our own, so that a developer's hosts.sh cluster is left alone
 export MN_PREFIX=trt MN_NET=10.78.0 MN_BRIDGE=trtbr0 MN_HOSTS=4

@@ -11,16 +11,8 @@
 # and stops the daemons. Needs root; skipped (77) otherwise.
 . "$(dirname "$0")/lib.sh"
 SRC=${TOP_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)}
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: the Slurm test starts daemons and needs root"
-    exit 77
-fi
-if [ "${SANITIZERS:-no}" != no ]; then
-    echo "SKIP: the Slurm test checks the job scripts; the normal build runs it"
-    exit 77
-fi
 . "$SRC/tests/slurm/jobs.sh"
-need_slurm || { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
+slurm_test_start "the Slurm test"
 make_synthetic_data || { bad "synthetic data"; finish; exit 1; }
 C="$TESTTMP/cluster"
 stop_cluster() { "$SRC/tests/slurm/cluster.sh" stop "$C" || true; rm -rf "$TESTTMP"; }

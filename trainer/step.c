@@ -137,6 +137,8 @@ typedef struct buckets {
     unsigned char *ready; /* per tensor of the phase */
 } buckets;
 
+static size_t whole_chunks(size_t n) { return (n + NORM_CHUNK - 1) / NORM_CHUNK * NORM_CHUNK; }
+
 void step_init(run *r)
 {
     const size_t P = r->pt->total;
@@ -154,7 +156,7 @@ void step_init(run *r)
         kb = comm_local_size() < r->np ? 64 : 0;
     r->bucket_kb = kb;
     const size_t want = (size_t)kb * 1024 / sizeof(float);
-    o->want = (want + NORM_CHUNK - 1) / NORM_CHUNK * NORM_CHUNK;
+    o->want = whole_chunks(want);
     o->rs = comm_tree_rs_new();
     o->waiting = xcalloc(P / NORM_CHUNK + 2, sizeof(int), "buckets");
     o->ready = xcalloc((size_t)r->pt->n, 1, "buckets");
@@ -175,12 +177,17 @@ void step_free(run *r)
     r->bk = NULL;
 }
 
-/* The buckets' size for a span. */
+/* The buckets' size for a span: --bucket-kb's, or the span; but no more
+ * buckets than comm_tree_rs takes, and none so large that MPI's int counts
+ * overflow (2^27 elements). */
 static size_t bucket_size(const buckets *o, const span *sp)
 {
-    if (o->want)
-        return o->want;
-    return sp->n > NORM_CHUNK ? (sp->n + NORM_CHUNK - 1) / NORM_CHUNK * NORM_CHUNK : NORM_CHUNK;
+    const size_t most = (size_t)1 << 27;
+    size_t size = o->want ? o->want : whole_chunks(sp->n);
+    const size_t least = whole_chunks((sp->n + COMM_TREE_RS_PIECES - 1) / COMM_TREE_RS_PIECES);
+    size = size > least ? size : least;
+    size = size < most ? size : most;
+    return size > NORM_CHUNK ? size : NORM_CHUNK;
 }
 
 /* Bucket j of the span. */

@@ -1,12 +1,23 @@
 # Shared by the Slurm tests (sourced after tests/lib.sh): installing Slurm,
 # submitting the project's own job scripts and following their jobs.
 
-# slurm-wlm and munge, installed when missing; returns non-zero on failure.
-need_slurm() {
+# slurm_test_start WHAT: skips (77) unless root, in the normal build (the
+# sanitizer builds leave the job scripts and daemons to it), then installs
+# slurm-wlm and munge when missing.
+slurm_test_start() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "SKIP: $1 starts daemons (and makes hosts): it needs root"
+        exit 77
+    fi
+    if [ "${SANITIZERS:-no}" != no ]; then
+        echo "SKIP: $1 checks the job scripts; the normal build runs it"
+        exit 77
+    fi
     command -v slurmctld >/dev/null && command -v munged >/dev/null && return 0
     echo "installing slurm-wlm and munge"
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null
+        apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null ||
+        { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
 }
 
 # sbatch_job NAME SCRIPT SBATCH-ARGS...: submits jobs/SCRIPT from the
