@@ -37,16 +37,7 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM # a killed test cleans up too (through EXIT)
 make_synthetic_data && make_synthetic_text || { bad "synthetic data"; finish; exit 1; }
 
-cat >"$TESTTMP/vae.conf" <<CONF
-model = vae
-data = $TESTTMP/data
-hidden = 128,64
-latent = 16
-batch = 64
-steps = 300
-checkpoint_every = 25
-log_every = 25
-CONF
+small_vae_conf "$TESTTMP/vae.conf"
 cat >"$TESTTMP/gpt.conf" <<CONF
 model = gpt
 data = $TESTTMP/text

@@ -20,16 +20,7 @@ trap stop_cluster EXIT
 eval "$("$SRC/tests/slurm/cluster.sh" start "$C")" || { bad "start Slurm"; finish; exit 1; }
 ok "slurmctld and slurmd up: $(sinfo -h -o '%P %a %D %T %c CPUs')"
 
-cat >"$TESTTMP/vae.conf" <<CONF
-model = vae
-data = $TESTTMP/data
-hidden = 128,64
-latent = 16
-batch = 64
-steps = 300
-checkpoint_every = 25
-log_every = 25
-CONF
+small_vae_conf "$TESTTMP/vae.conf"
 export CONFIG="$TESTTMP/vae.conf" TRAINER="$TRAINER"
 
 submit() { sbatch_job "$1" vae.sbatch --ntasks=4; }

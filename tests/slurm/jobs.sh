@@ -20,6 +20,21 @@ slurm_test_start() {
         { bad "apt-get install slurm-wlm munge"; finish; exit 1; }
 }
 
+# small_vae_conf FILE: the jobs' VAE on the synthetic images of
+# make_synthetic_data, 300 steps with a checkpoint every 25.
+small_vae_conf() {
+    cat >"$1" <<CONF
+model = vae
+data = $TESTTMP/data
+hidden = 128,64
+latent = 16
+batch = 64
+steps = 300
+checkpoint_every = 25
+log_every = 25
+CONF
+}
+
 # sbatch_job NAME SCRIPT SBATCH-ARGS...: submits jobs/SCRIPT from the
 # source tree with run folder $TESTTMP/runs/NAME and output
 # $TESTTMP/NAME-JOBID.out; prints the job id.
