@@ -213,8 +213,9 @@ int lane_sum_end(lane_sum *s, float *out)
      * into floats there, and the floats handed round: 8 bytes a parameter
      * on the way up, 4 on the way back, instead of 8 and 8. */
     const size_t base = s->off[0], n = s->off[s->nbuckets] - base;
+    const int scatter = n < (size_t)INT_MAX; /* MPI's counts; else all of it everywhere */
     size_t lo = 0, hi = n;
-    if (n < (size_t)INT_MAX) {
+    if (scatter) {
         comm_reduce_scatter_double(acc_all + base, n);
         comm_block(n, comm_rank(), &lo, &hi);
     } else {
@@ -231,7 +232,7 @@ int lane_sum_end(lane_sum *s, float *out)
             out[i] = (float)(acc[i] * inv);
         s->exps[b] = scale_exp(s, bucket_max[b], HEADROOM_BITS);
     }
-    if (n < (size_t)INT_MAX)
+    if (scatter)
         comm_allgather_float(out + base, n);
     return LANE_SUM_DONE;
 }

@@ -106,17 +106,6 @@ void comm_sum_double(double *buf, size_t n) { allreduce_inplace(buf, n, sizeof *
 void comm_sum_float(float *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_FLOAT, MPI_SUM); }
 void comm_max_float(float *buf, size_t n) { allreduce_inplace(buf, n, sizeof *buf, MPI_FLOAT, MPI_MAX); }
 
-/* Sends out[0, n_out) to partner and receives in[0, n_in) from it. */
-static void exchange_floats(const float *out, size_t n_out, float *in, size_t n_in, int partner)
-{
-    for (size_t i = 0; i < n_out || i < n_in; i += COMM_CHUNK) {
-        const int mo = (int)(i < n_out ? (n_out - i < COMM_CHUNK ? n_out - i : COMM_CHUNK) : 0);
-        const int mi = (int)(i < n_in ? (n_in - i < COMM_CHUNK ? n_in - i : COMM_CHUNK) : 0);
-        MPICHECK(MPI_Sendrecv(out + (mo ? i : 0), mo, MPI_FLOAT, partner, 7, in + (mi ? i : 0), mi,
-                              MPI_FLOAT, partner, 7, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
-    }
-}
-
 /* The halves of [a, b) at one level: the split is a multiple of align
  * from a, the same on both sides of a pair. */
 static size_t split(size_t a, size_t b, size_t align)
@@ -133,57 +122,41 @@ static void check_power_of_two(void)
     }
 }
 
-/* Recursive doubling: the shares of the reduce-scatter (comm_tree_rs, one
- * piece [0, n)) handed back up the same levels. */
-/* The ranges of the recursive halving of [a, b): at level l the pair holds
- * [lo[l], hi[l]) and splits it at mid[l]; returns the levels. */
-static int halving(size_t a, size_t b, size_t align, size_t *lo, size_t *mid, size_t *hi)
+/* The levels of a tree over this job's ranks: log2(np). */
+static int tree_levels(void)
 {
     int levels = 0;
-    for (int d = g_size / 2; d >= 1; d /= 2, levels++) {
-        const size_t m = a + split(0, b - a, align);
-        lo[levels] = a;
-        mid[levels] = m;
-        hi[levels] = b;
+    for (int d = g_size / 2; d >= 1; d /= 2)
+        levels++;
+    return levels;
+}
+
+/* The ranges of the recursive halving of [a, b): at level l the pair holds
+ * [lo[l], hi[l]) and splits it at mid[l]. */
+static void halving(size_t a, size_t b, size_t align, size_t *lo, size_t *mid, size_t *hi)
+{
+    for (int d = g_size / 2, l = 0; d >= 1; d /= 2, l++) {
+        const size_t m = split(a, b, align);
+        lo[l] = a;
+        mid[l] = m;
+        hi[l] = b;
         if (g_rank & d)
             a = m;
         else
             b = m;
     }
-    return levels;
 }
 
-static void allgather_blocking(float *buf, size_t n, size_t align)
-{
-    size_t lo[32], mid[32], hi[32];
-    const int levels = halving(0, n, align, lo, mid, hi);
-    size_t a = levels ? (g_rank & 1 ? mid[levels - 1] : lo[levels - 1]) : 0;
-    size_t b = levels ? (g_rank & 1 ? hi[levels - 1] : mid[levels - 1]) : n;
-    for (int l = levels - 1, d = 1; l >= 0; l--, d *= 2) {
-        const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
-        const size_t oa = upper ? lo[l] : mid[l], ob = upper ? mid[l] : hi[l];
-        exchange_floats(buf + a, b - a, buf + oa, ob - oa, partner);
-        a = lo[l];
-        b = hi[l];
-    }
-}
-
-void comm_tree_allgather(float *buf, size_t n, size_t align)
-{
-    comm_tree_allgather_pieces(buf, n, n ? n : 1, align);
-}
-
-/* Level by level, every piece's exchange posted at once: one wait a level
- * rather than one a piece. */
-void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align)
+/* Recursive doubling, level by level, every piece's exchange posted at
+ * once: one wait a level rather than one a piece. */
+void comm_tree_allgather(float *buf, size_t n, size_t piece, size_t align)
 {
     check_power_of_two();
     if (g_size == 1 || n == 0)
         return;
-    if (piece >= COMM_CHUNK) { /* counts past an int: one piece at a time, in slices */
-        for (size_t at = 0; at < n; at += piece)
-            allgather_blocking(buf + at, n - at < piece ? n - at : piece, align);
-        return;
+    if (piece == 0 || piece >= COMM_CHUNK) {
+        fprintf(stderr, "trainer: internal error: an allgather in pieces of %zu\n", piece);
+        comm_abort(1);
     }
     const size_t np = (n + piece - 1) / piece;
     MPI_Request *req = malloc(2 * np * sizeof *req);
@@ -191,10 +164,7 @@ void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align
         fprintf(stderr, "trainer: out of memory for an allgather\n");
         comm_abort(1);
     }
-    int levels = 0;
-    for (int d = g_size / 2; d >= 1; d /= 2)
-        levels++;
-    for (int l = levels - 1, d = 1; l >= 0; l--, d *= 2) {
+    for (int l = tree_levels() - 1, d = 1; l >= 0; l--, d *= 2) {
         const int partner = g_rank ^ d, upper = (g_rank & d) != 0;
         for (size_t k = 0; k < np; k++) {
             size_t lo[32], mid[32], hi[32];
@@ -212,6 +182,7 @@ void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align
     }
     free(req);
 }
+
 /* A piece's way up the tree: at each level the pair splits the part of the
  * piece both hold, each sends the partner's half and adds the partner's
  * copy of its own; both add the same two numbers, so the sum has the
@@ -252,9 +223,7 @@ void comm_tree_rs_begin(comm_tree_rs *s, float *buf, float *tmp, size_t n, size_
     s->align = align;
     s->covered = 0;
     s->npieces = s->pending = 0;
-    s->levels = 0;
-    for (int d = g_size / 2; d >= 1; d /= 2)
-        s->levels++;
+    s->levels = tree_levels();
     memset(s->added, 0, sizeof s->added);
 }
 
@@ -262,12 +231,12 @@ void comm_tree_rs_begin(comm_tree_rs *s, float *buf, float *tmp, size_t n, size_
 static int rs_distance(int l) { return (g_size >> 1) >> l; }
 
 /* The kept and the sent half of [p->a, p->b) at the level in flight, in
- * buf's coordinates (split() counts from the piece's start). */
+ * buf's coordinates (p->a is a multiple of align from the piece's start). */
 static void rs_halves(const comm_tree_rs *s, const rs_piece *p, size_t *ka, size_t *kb,
                       size_t *sa, size_t *sb)
 {
     const int upper = (g_rank & rs_distance(p->level)) != 0;
-    const size_t m = p->from + split(p->a - p->from, p->b - p->from, s->align);
+    const size_t m = split(p->a, p->b, s->align);
     *ka = upper ? m : p->a;
     *kb = upper ? p->b : m;
     *sa = upper ? p->a : m;

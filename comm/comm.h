@@ -40,23 +40,20 @@ void comm_allgather_float(float *buf, size_t n);
  * then at np/4, ..., 1, so that rank r's buffer is the subtree of lanes
  * r, r + np, r + 2 np, ... of step.c's lane tree; np must be a power of
  * two. The reduce-scatter (recursive halving, comm_tree_rs below) leaves
- * each rank the tree's sum of its share of the buffer, the same bits on
- * whichever rank; comm_tree_allgather (recursive doubling) then hands every
- * rank's share of buf[0, n) to all, the shares being those of a
- * reduce-scatter of buf[0, n) as one piece with the same align. */
-void comm_tree_allgather(float *buf, size_t n, size_t align);
-/* The same for the pieces [k piece, (k + 1) piece) of buf[0, n), each
- * shared out as a reduce-scatter of it alone would (comm_tree_rs's pieces),
- * all at once. */
-void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align);
+ * each rank the tree's sum of its share of each piece of the buffer, the
+ * same bits on whichever rank; comm_tree_allgather (recursive doubling)
+ * then hands every rank's shares to all: the pieces are [k piece,
+ * (k + 1) piece) of buf[0, n) (0 < piece < 2^28), each shared out as a
+ * reduce-scatter of it alone would with the same align. */
+void comm_tree_allgather(float *buf, size_t n, size_t piece, size_t align);
 
 /* The reduce-scatter in pieces, nonblocking, so that it runs while the
  * backward pass computes the rest of the gradient: a piece [from, to) of
  * buf starts up the tree as soon as it is final on this rank, and is
  * shared out among the ranks on its own, halved at each level (so both
- * directions of every link carry half of each piece). Each element is summed in the same tree with the
- * same additions whatever the pieces: the same bits; only which rank holds
- * which element changes.
+ * directions of every link carry half of each piece). Each element is
+ * summed in the same tree with the same additions whatever the pieces: the
+ * same bits; only which rank holds which element changes.
  *     comm_tree_rs_begin(s, buf, tmp, n, align);
  *     comm_tree_rs_add(s, id, from, to);   each piece, ids 0, 1, ...
  *     comm_tree_rs_poll(s);                now and then: moves pieces on
@@ -64,9 +61,8 @@ void comm_tree_allgather_pieces(float *buf, size_t n, size_t piece, size_t align
  *     comm_tree_rs_share(s, id, &lo, &hi); this rank's share of a piece
  * Pieces are added in any order, the same ones with the same ids on every
  * rank (ids below COMM_TREE_RS_PIECES), and must cover [0, n) once. A
- * piece's share, handed back to all with comm_tree_allgather(buf + from,
- * to - from, align), has bounds that are multiples of align from its
- * start. */
+ * piece's share has bounds that are multiples of align from its start;
+ * pieces of one size hand their shares back with comm_tree_allgather. */
 enum { COMM_TREE_RS_PIECES = 4096 };
 typedef struct comm_tree_rs comm_tree_rs;
 comm_tree_rs *comm_tree_rs_new(void);

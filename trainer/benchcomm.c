@@ -20,7 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { MAX_SIZES = 32 };
+/* The largest size: one piece of the tree's sum (comm.h), 2^27 floats. */
+enum { MAX_SIZES = 32, MAX_SIZE = 1 << 27 };
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -48,7 +49,7 @@ static int parse_sizes(const char *s, size_t *sizes, int *n)
     while (*s) {
         char *end;
         const double v = strtod(s, &end);
-        if (end == s || v < 1 || v > 1e9 || v != (double)(size_t)v || *n == MAX_SIZES)
+        if (end == s || v < 1 || v > MAX_SIZE || v != (double)(size_t)v || *n == MAX_SIZES)
             return -1;
         sizes[(*n)++] = (size_t)v;
         s = *end == ',' ? end + 1 : end;
@@ -69,8 +70,8 @@ int cmd_bench_comm(int argc, char **argv)
         if (!strcmp(argv[i], "--sizes") && v) {
             bad = parse_sizes(v, sizes, &nsizes) != 0;
             if (bad && comm_rank() == 0)
-                fprintf(stderr, "trainer: --sizes wants parameter counts from 1 to 1e9, at most "
-                                "%d, separated by commas, not \"%s\"\n", MAX_SIZES, v);
+                fprintf(stderr, "trainer: --sizes wants parameter counts from 1 to %d, at most "
+                                "%d, separated by commas, not \"%s\"\n", MAX_SIZE, MAX_SIZES, v);
             i++;
         } else if (!strcmp(argv[i], "--repeats") && v) {
             char *end;
@@ -123,7 +124,7 @@ int cmd_bench_comm(int argc, char **argv)
                     comm_tree_rs_begin(rs, buf, tmp, n, 4096);
                     comm_tree_rs_add(rs, 0, 0, n);
                     comm_tree_rs_end(rs);
-                    comm_tree_allgather(buf, n, 4096);
+                    comm_tree_allgather(buf, n, n, 4096);
                 } else {
                     comm_reduce_scatter_double(acc, n);
                     size_t lo, hi;

@@ -131,7 +131,6 @@ typedef struct buckets {
     comm_tree_rs *rs;
     size_t want;      /* elements per bucket, a multiple of NORM_CHUNK; 0: the span */
     size_t size;      /* the running phase's */
-    int first, count; /* the phase's tensors */
     int nb;
     int *waiting;       /* [nb]: bucket j, [j size, (j + 1) size) of the span: tensors not final */
     unsigned char *ready; /* per tensor of the phase */
@@ -190,6 +189,14 @@ static size_t bucket_size(const buckets *o, const span *sp)
     return size > NORM_CHUNK ? size : NORM_CHUNK;
 }
 
+/* The buckets [*j0, *j1] that tensor t of the span overlaps. */
+static void tensor_buckets(const run *r, const span *sp, int t, size_t *j0, size_t *j1)
+{
+    const param_view *v = &r->pt->v[t];
+    *j0 = (v->offset - sp->lo) / r->bk->size;
+    *j1 = (v->offset - sp->lo + v->numel - 1) / r->bk->size;
+}
+
 /* Bucket j of the span. */
 static size_t bucket_lo(const buckets *o, int j) { return (size_t)j * o->size; }
 static size_t bucket_hi(const buckets *o, const span *sp, int j)
@@ -202,17 +209,15 @@ static void buckets_begin(run *r, const span *sp)
 {
     buckets *o = r->bk;
     o->size = bucket_size(o, sp);
-    o->first = sp->first;
-    o->count = sp->count;
     o->nb = (int)((sp->n + o->size - 1) / o->size);
     memset(o->waiting, 0, (size_t)o->nb * sizeof(int));
     memset(o->ready, 0, (size_t)sp->count);
     for (int t = sp->first; t < sp->first + sp->count; t++) {
-        const param_view *v = &r->pt->v[t];
-        if (v->numel == 0)
+        size_t j0, j1;
+        if (r->pt->v[t].numel == 0)
             continue;
-        const size_t a = v->offset - sp->lo, z = a + v->numel - 1;
-        for (size_t j = a / o->size; j <= z / o->size; j++)
+        tensor_buckets(r, sp, t, &j0, &j1);
+        for (size_t j = j0; j <= j1; j++)
             o->waiting[j]++;
     }
     comm_tree_rs_begin(o->rs, r->grad + sp->lo, r->tree_tmp + sp->lo, sp->n, NORM_CHUNK);
@@ -229,12 +234,13 @@ static void grad_ready(void *ctx, int t)
     run *r = ctx;
     buckets *o = r->bk;
     const span *sp = r->pool_span;
-    const int i = t - o->first;
-    if (i < 0 || i >= o->count || o->ready[i] || r->pt->v[t].numel == 0)
+    const int i = t - sp->first;
+    if (i < 0 || i >= sp->count || o->ready[i] || r->pt->v[t].numel == 0)
         return;
     o->ready[i] = 1;
-    const size_t a = r->pt->v[t].offset - sp->lo, z = a + r->pt->v[t].numel - 1;
-    for (size_t j = a / o->size; j <= z / o->size; j++)
+    size_t j0, j1;
+    tensor_buckets(r, sp, t, &j0, &j1);
+    for (size_t j = j0; j <= j1; j++)
         if (--o->waiting[j] == 0) {
             start_bucket(o, sp, (int)j);
             r->buckets_early++;
@@ -269,7 +275,7 @@ static void buckets_end(run *r, const span *sp)
 static void buckets_allgather(run *r, const span *sp, float *buf)
 {
     const double t0 = now_seconds();
-    comm_tree_allgather_pieces(buf + sp->lo, sp->n, bucket_size(r->bk, sp), NORM_CHUNK);
+    comm_tree_allgather(buf + sp->lo, sp->n, bucket_size(r->bk, sp), NORM_CHUNK);
     r->wait_time += now_seconds() - t0;
 }
 

@@ -10,6 +10,7 @@
 #   hosts.sh run HOST CMD  runs CMD on HOST: in its network namespace, with
 #                          HOST as host name, on its own cores (CORES)
 #   hosts.sh down          removes all of it (also when half made)
+#   hosts.sh bits RATE     prints RATE in bits per second
 #
 # Environment: MN_PREFIX (namespace names, default trn: trn1, trn2, ...),
 # MN_NET (the /24 subnet's first three numbers, default 10.77.0),
@@ -119,5 +120,6 @@ up) up "$@" ;;
 shape) shape "$@" ;;
 run) run "$@" ;;
 down) down ;;
-*) die "usage: hosts.sh up N | shape RATE|none | run HOST CMD... | down" ;;
+bits) rate_bits "${1:-}" || die "bits: '${1:-}' is not a rate like 10gbit, 1gbit or 200mbit" ;;
+*) die "usage: hosts.sh up N | shape RATE|none | run HOST CMD... | down | bits RATE" ;;
 esac
