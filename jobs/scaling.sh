@@ -40,6 +40,12 @@ REPEATS=${REPEATS:-7}
 export MN_PREFIX=trs MN_NET=10.79.0 MN_BRIDGE=trsbr0
 H=tests/multinode/hosts.sh
 out=${FIT_ONLY:-$(mktemp -d /tmp/scaling-XXXXXX)}
+fitted=0
+for rate in $RATES; do [ "$rate" != "$HOLD_OUT" ] && fitted=$((fitted + 1)); done
+if [ "$fitted" -lt 2 ]; then # c and w are told apart only across rates
+    echo "scaling.sh: RATES needs two rates besides HOLD_OUT ($HOLD_OUT) to fit, not '$RATES'" >&2
+    exit 2
+fi
 
 on_hosts() { # N ARGS...: the trainer on hosts n1..nN, one rank each, over TCP
     local n=$1 hosts=""
@@ -48,14 +54,6 @@ on_hosts() { # N ARGS...: the trainer on hosts n1..nN, one rank each, over TCP
     mpirun --host "$hosts" -np "$n" $MPI_FLAGS --mca plm_rsh_agent "$top/tests/multinode/rsh" \
         --mca btl tcp,self --mca btl_tcp_if_include "$MN_NET.0/24" \
         --mca oob_tcp_if_include "$MN_NET.0/24" "$T" "$@"
-}
-
-rate_bits() {
-    local r=${1,,}
-    case "$r" in
-    *gbit) echo $((${r%gbit} * 1000000000)) ;;
-    *mbit) echo $((${r%mbit} * 1000000)) ;;
-    esac
 }
 
 if [ -z "${FIT_ONLY:-}" ]; then
@@ -69,7 +67,7 @@ if [ -z "${FIT_ONLY:-}" ]; then
         for n in 2 4; do
             on_hosts "$n" bench-comm --sizes "$SIZES" --repeats "$REPEATS" | grep -v '^#' |
                 while read -r params tb ts lb ls; do
-                    echo "$n $(rate_bits "$rate") $rate $params $tb $ts $lb $ls"
+                    echo "$n $("$H" bits "$rate") $rate $params $tb $ts $lb $ls"
                 done | tee -a "$out/comm.txt"
         done
     done
