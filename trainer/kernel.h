@@ -29,4 +29,8 @@ const char *kernel_story(void);
  * allow. */
 const char *kernel_best_for_cpu(void);
 
+/* The CPU's model name, as /proc/cpuinfo gives it ("unknown" without it):
+ * for the figures a program prints. */
+const char *kernel_cpu_model(void);
+
 #endif

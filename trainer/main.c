@@ -3,6 +3,7 @@
 #include "config.h"
 #include "kernel.h"
 #include "model.h"
+#include "nn/gemm.h"
 #include "signals.h"
 #include "train.h"
 #include "util.h"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "--version")) {
         printf("trainer %s, OpenBLAS kernel %s\n", PACKAGE_VERSION, kernel_story());
+        printf("CPU %s: OpenBLAS's best for it %s, exact products %s\n", kernel_cpu_model(),
+               kernel_best_for_cpu(), gemm_path());
         return EXIT_DONE;
     }
     if (!strcmp(cmd, "--man")) {
