@@ -1,5 +1,7 @@
 #include "philox.h"
 
+#include "nn/exactmath.h"
+
 #include <math.h>
 
 #define PHILOX_M0 0xD2511F53u
@@ -53,15 +55,15 @@ static inline double open_unit(uint32_t w)
 void rng_normals(uint32_t seed, uint32_t stream, uint32_t purpose, uint32_t a, uint32_t b,
                  float *out, size_t n)
 {
-    const double two_pi = 6.283185307179586476925286766559;
     uint32_t w[4];
     for (size_t i = 0; i < n; i += 4) {
         rng_block(seed, stream, purpose, a, b, (uint32_t)(i / 4), w);
-        double r0 = sqrt(-2.0 * log(open_unit(w[0])));
-        double t0 = two_pi * open_unit(w[1]);
-        double r1 = sqrt(-2.0 * log(open_unit(w[2])));
-        double t1 = two_pi * open_unit(w[3]);
-        double z[4] = {r0 * cos(t0), r0 * sin(t0), r1 * cos(t1), r1 * sin(t1)};
+        double r0 = sqrt(-2.0 * log_d(open_unit(w[0])));
+        double r1 = sqrt(-2.0 * log_d(open_unit(w[2])));
+        double s0, c0, s1, c1; /* of the angles 2 pi u, u = open_unit(w[1]), (w[3]) */
+        sincos_turns_d(open_unit(w[1]), &s0, &c0);
+        sincos_turns_d(open_unit(w[3]), &s1, &c1);
+        double z[4] = {r0 * c0, r0 * s0, r1 * c1, r1 * s1};
         for (size_t j = 0; j < 4 && i + j < n; j++)
             out[i + j] = (float)z[j];
     }

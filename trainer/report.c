@@ -2,6 +2,7 @@
 
 #include "kernel.h"
 #include "peak.h"
+#include "trainer/nn/exactmath.h"
 #include "util.h"
 
 #include <cblas.h>
@@ -93,7 +94,7 @@ static void eval_phrase(const run *r, const eval_result *e, char *buf, size_t si
     const char *u = task_unit(r->task, &r->data);
     if (e->text_bytes > 0 && strcmp(u, "byte") != 0)
         snprintf(also, sizeof also, "perplexity %.2f, %.4f bits/byte, %.2f%% unknown",
-                 exp(e->loss), e->nats / e->text_bytes / M_LN2, 100.0 * e->unknown / e->units);
+                 exp_d(e->loss), e->nats / e->text_bytes / M_LN2, 100.0 * e->unknown / e->units);
     else if (e->accuracy >= 0)
         snprintf(also, sizeof also, "accuracy %.2f%%", 100.0 * e->accuracy);
     else if (r->dims_per_unit > 0)

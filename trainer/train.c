@@ -8,6 +8,7 @@
 #include "run.h"
 #include "schedule.h"
 #include "signals.h"
+#include "trainer/nn/exactmath.h"
 #include "util.h"
 
 #include <math.h>
@@ -64,7 +65,7 @@ static void record_eval(const run *r, loop_state *ls, const char *kind, const ev
     if (e->text_bytes > 0)
         v[n++] = (metric){"eval_bits_per_byte", e->nats / e->text_bytes / M_LN2};
     if (e->text_bytes > 0 && e->units != e->text_bytes) {
-        v[n++] = (metric){"eval_perplexity", exp(e->loss)};
+        v[n++] = (metric){"eval_perplexity", exp_d(e->loss)};
         v[n++] = (metric){"eval_unknown", e->unknown / e->units};
     }
     if (e->accuracy >= 0)

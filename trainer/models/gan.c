@@ -1,6 +1,7 @@
 #include "gan.h"
 
 #include "trainer/nn/activation.h"
+#include "trainer/nn/exactmath.h"
 #include "trainer/nn/linear.h"
 #include "trainer/philox.h"
 
@@ -117,7 +118,7 @@ static void discriminate(gan *m, const float *params, const float *inp, int N)
 }
 
 /* log(1 + e^x) without overflow */
-static double softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+static double softplus(double x) { return fmax(x, 0.0) + log1p_unit_d(exp_d(-fabs(x))); }
 
 /* Where row j's real and generated rows sit among the discriminator's 2R
  * rows in phase 0: lane by lane, its real rows, then its generated ones. */
@@ -200,7 +201,7 @@ static void generator_backward(gan *m, const float *params, float *grads, int R)
 }
 
 /* d softplus(s x) / dx = s sigmoid(s x) */
-static float sigmoid1(float x) { return x >= 0 ? 1.0f / (1.0f + expf(-x)) : expf(x) / (1.0f + expf(x)); }
+static float sigmoid1(float x) { return x >= 0 ? 1.0f / (1.0f + exp_f(-x)) : exp_f(x) / (1.0f + exp_f(x)); }
 
 void gan_backward(gan *m, const float *params, float *grads, int R, int phase, float scale)
 {

@@ -1,6 +1,7 @@
 #include "glow.h"
 
 #include "trainer/nn/conv2d.h"
+#include "trainer/nn/exactmath.h"
 #include "trainer/nn/flow.h"
 #include "trainer/philox.h"
 #include "trainer/util.h"
@@ -287,7 +288,7 @@ static double gauss_nll(const float *z, const float *mean, const float *logs, in
 {
     double s = 0.0;
     for (int i = 0; i < n; i++) {
-        const float e = (z[i] - mean[i]) * expf(-logs[i]);
+        const float e = (z[i] - mean[i]) * exp_f(-logs[i]);
         s += 0.5 * (double)e * e + logs[i] + HALF_LOG_2PI;
     }
     return s;
@@ -362,8 +363,8 @@ static void preprocess(glow *g, const batch *b)
         for (int i = 0; i < D; i++) {
             const float k = (float)lrintf(x[i] * 255.0f);
             const float s = ALPHA + (1.0f - 2.0f * ALPHA) * ((k + u[i]) * (1.0f / 256.0f));
-            y[i] = logf(s) - logf(1.0f - s);
-            ld += log(1.0 - 2.0 * ALPHA) - log(s) - log(1.0 - s);
+            y[i] = log_f(s) - log_f(1.0f - s);
+            ld += log_d(1.0 - 2.0 * ALPHA) - log_d(s) - log_d(1.0 - s);
         }
         g->logdet[r] = ld;
     }
@@ -374,7 +375,7 @@ static void forward_rows(glow *g, const float *params, const batch *b, double *r
 {
     preprocess(g, b);
     flow_forward(g, params, b->rows, init);
-    const double bins = (double)g->H * g->W * log(256.0);
+    const double bins = (double)g->H * g->W * log_d(256.0);
     for (int r = 0; r < b->rows && row_loss; r++)
         row_loss[r] = g->nll_prior[r] - g->logdet[r] + bins;
 }
@@ -392,7 +393,7 @@ static void gauss_backward(float *dz, float *dm, float *dls, const float *z, con
                            const float *logs, int n, float scale)
 {
     for (int i = 0; i < n; i++) {
-        const float is = expf(-logs[i]), e = (z[i] - mean[i]) * is;
+        const float is = exp_f(-logs[i]), e = (z[i] - mean[i]) * is;
         dz[i] = scale * e * is;
         dm[i] = -dz[i];
         dls[i] = scale * (1.0f - e * e);
@@ -480,7 +481,7 @@ static void flow_inverse(glow *g, const float *params, const float *z, int R, in
             for (int r = 0; r < R; r++)
                 for (int i = 0; i < n; i++) {
                     const float zi = z[(size_t)r * D + v->z_off + i];
-                    out[(size_t)r * n + i] = sample ? mean[i] + T * expf(logs[i]) * zi : zi;
+                    out[(size_t)r * n + i] = sample ? mean[i] + T * exp_f(logs[i]) * zi : zi;
                 }
         } else {
             const int h = C / 2;
@@ -494,7 +495,7 @@ static void flow_inverse(glow *g, const float *params, const float *z, int R, in
                     for (int j = 0; j < h; j++) {
                         const float zi = z[(size_t)r * D + v->z_off + (size_t)q * h + j];
                         const float m = v->prior[p * C + j], ls = v->prior[p * C + h + j];
-                        out[p * C + h + j] = sample ? m + T * expf(ls) * zi : zi;
+                        out[p * C + h + j] = sample ? m + T * exp_f(ls) * zi : zi;
                     }
                 }
         }
@@ -593,7 +594,7 @@ static void glow_roundtrip(model *base, const float *params, const batch *b, dou
 static void to_pixels(const glow *g, int R, float *out)
 {
     for (size_t i = 0; i < (size_t)R * g->H * g->W; i++) {
-        const float s = 1.0f / (1.0f + expf(-g->y0[i]));
+        const float s = 1.0f / (1.0f + exp_f(-g->y0[i]));
         const float v = (s - ALPHA) / (1.0f - 2.0f * ALPHA);
         const float k = floorf(256.0f * v);
         out[i] = fminf(fmaxf(k, 0.0f), 255.0f) * (1.0f / 255.0f);

@@ -19,9 +19,10 @@
  * sample taken during training sees the parameters of that step. */
 #include "gpt.h"
 
+#include "trainer/nn/activation.h"
+#include "trainer/nn/exactmath.h"
 #include "trainer/nn/gemm.h"
 #include "trainer/nn/layernorm.h"
-#include "trainer/nn/activation.h"
 #include "trainer/util.h"
 
 #include <math.h>
@@ -182,7 +183,7 @@ static void attend(const gpt *m, gpt_gen *g, int l, int start, int n)
             }
             float sum = 0.0f;
             for (int u = 0; u <= t; u++) {
-                row[u] = expf(row[u] - mx);
+                row[u] = exp_f(row[u] - mx);
                 sum += row[u];
             }
             const float inv = 1.0f / sum;

@@ -4,6 +4,7 @@
 #include "trainer/nn/attention.h"
 #include "trainer/nn/crossentropy.h"
 #include "trainer/nn/embedding.h"
+#include "trainer/nn/exactmath.h"
 #include "trainer/nn/layernorm.h"
 #include "trainer/nn/linear.h"
 #include "trainer/philox.h"
@@ -671,8 +672,8 @@ static int s2s_translate(model *base, const float *P, const int32_t *src, int n,
                 mx = row[v] > mx ? row[v] : mx;
             double sum = 0.0;
             for (int v = 0; v < V; v++)
-                sum += exp((double)row[v] - mx);
-            const double lse = mx + log(sum);
+                sum += exp_d((double)row[v] - mx);
+            const double lse = mx + log_d(sum);
             for (int v = 0; v < V; v++)
                 lp[v] = (float)(row[v] - lse);
             lp[bos] = lp[V - 1] = -INFINITY; /* never begin or padding */

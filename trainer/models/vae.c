@@ -1,6 +1,7 @@
 #include "vae.h"
 
 #include "trainer/nn/activation.h"
+#include "trainer/nn/exactmath.h"
 #include "trainer/nn/linear.h"
 #include "trainer/philox.h"
 
@@ -176,7 +177,7 @@ PIXEL_CLONES static void bce_terms(float *restrict out, const float *restrict lg
 {
     for (int j = 0; j < D; j++) { /* comparisons, not fminf: those are calls */
         const float l = lg[j], a = fabsf(l) < 80.0f ? fabsf(l) : 80.0f;
-        out[j] = (l > 0.0f ? l : 0.0f) - l * x[j] + log1p_unit(exp_poly(-a));
+        out[j] = (l > 0.0f ? l : 0.0f) - l * x[j] + log1p_unit(exp_f(-a));
     }
 }
 
@@ -186,7 +187,7 @@ PIXEL_CLONES static void bce_grad(float *restrict d, const float *restrict lg,
                                    const float *restrict x, size_t n, float scale)
 {
     for (size_t k = 0; k < n; k++) {
-        const float l = lg[k], e = exp_poly(fabsf(l) < 80.0f ? -fabsf(l) : -80.0f);
+        const float l = lg[k], e = exp_f(fabsf(l) < 80.0f ? -fabsf(l) : -80.0f);
         const float pred = (l >= 0.0f ? 1.0f : e) / (1.0f + e);
         d[k] = scale * (pred - x[k]);
     }
@@ -220,8 +221,8 @@ void vae_forward(vae *m, const float *params, const float *x, const float *eps, 
             if (m->autoencoder) {
                 m->z[k] = mu;
             } else {
-                m->z[k] = mu + expf(0.5f * lv) * eps[k];
-                kl += -0.5 * (1.0 + lv - (double)mu * mu - exp(lv));
+                m->z[k] = mu + exp_f(0.5f * lv) * eps[k];
+                kl += -0.5 * (1.0 + lv - (double)mu * mu - exp_d(lv));
             }
         }
         row_loss[r] = m->kl_weight * kl;
@@ -291,7 +292,7 @@ void vae_backward(vae *m, const float *params, float *grads, const float *x, con
             m->dlogvar[k] = 0.0f;
             continue;
         }
-        float sigma = expf(0.5f * m->logvar[k]);
+        float sigma = exp_f(0.5f * m->logvar[k]);
         m->dmu[k] = m->dz[k] + kw * m->mu[k];
         m->dlogvar[k] = m->dz[k] * eps[k] * 0.5f * sigma + kw * 0.5f * (sigma * sigma - 1.0f);
     }
@@ -432,7 +433,7 @@ static void decoded_images(vae *m, const float *params, int R, float *out)
     const size_t n = (size_t)R * m->in;
     for (size_t i = 0; i < n; i++) {
         float l = m->logits[i];
-        out[i] = m->lik == LIK_BERNOULLI ? 1.0f / (1.0f + expf(-l)) : fminf(fmaxf(l, 0.0f), 1.0f);
+        out[i] = m->lik == LIK_BERNOULLI ? 1.0f / (1.0f + exp_f(-l)) : fminf(fmaxf(l, 0.0f), 1.0f);
     }
 }
 

@@ -1,5 +1,7 @@
 #include "activation.h"
 
+#include "exactmath.h"
+
 #include <math.h>
 #include <stdint.h>
 
@@ -33,7 +35,7 @@ void leaky_relu_backward(float *dinp, const float *out, const float *dout, float
 void sigmoid_forward(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        float e = expf(-fabsf(inp[i]));
+        float e = exp_f(-fabsf(inp[i]));
         out[i] = inp[i] >= 0.0f ? 1.0f / (1.0f + e) : e / (1.0f + e);
     }
 }

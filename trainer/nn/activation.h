@@ -2,6 +2,8 @@
 #ifndef TRAINER_ACTIVATION_H
 #define TRAINER_ACTIVATION_H
 
+#include "exactmath.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -9,30 +11,6 @@ void relu_forward(float *out, const float *inp, size_t n);
 
 /* In place: d becomes the gradient before the ReLU, given its output. */
 void relu_mask(float *d, const float *out, size_t n);
-
-/* e^x for -80 <= x <= 0 in plain float arithmetic, so that loops calling it
- * vectorize (libm's tanhf took a third of a GPT step): x = k ln2 + r with
- * |r| <= ln2 / 2, e^r by its Taylor polynomial to r^6 (error below 1.2e-7
- * relative), 2^k put straight into the exponent bits. */
-static inline float exp_poly(float x)
-{
-    const float log2e = 1.44269504f, ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-6f;
-    const float round = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    float k = (x * log2e + round) - round;
-    float r = (x - k * ln2_hi) - k * ln2_lo;
-    float p = 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } scale = {.i = ((int32_t)k + 127) << 23};
-    return p * scale.f;
-}
 
 /* tanh(u) = sign(u) (1 - e) / (1 + e) with e = e^-2|u|, |u| capped at 40
  * (tanh is 1 in float long before). The cap and the sign are integer
@@ -48,7 +26,7 @@ static inline float tanh_poly(float u)
     const int32_t sign = a.i & INT32_MIN, cap = 0x42200000; /* 40.0f */
     int32_t mag = a.i & INT32_MAX;
     a.i = mag < cap ? mag : cap;
-    float e = exp_poly(-2.0f * a.f);
+    float e = exp_f(-2.0f * a.f);
     r.f = (1.0f - e) / (1.0f + e);
     r.i |= sign;
     return r.f;

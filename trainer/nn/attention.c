@@ -1,5 +1,7 @@
 #include "attention.h"
 
+#include "exactmath.h"
+
 #include <cblas.h>
 #include <math.h>
 
@@ -33,7 +35,7 @@ void mha_forward(float *out, float *att, const float *q, int qs, const float *k,
                     mx = row[u] > mx ? row[u] : mx;
                 float sum = 0.0f;
                 for (int u = 0; u < n; u++) {
-                    row[u] = expf(row[u] - mx);
+                    row[u] = exp_f(row[u] - mx);
                     sum += row[u];
                 }
                 float inv = 1.0f / sum;

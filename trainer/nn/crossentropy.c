@@ -1,5 +1,7 @@
 #include "crossentropy.h"
 
+#include "exactmath.h"
+
 #include <math.h>
 #include <stddef.h>
 
@@ -15,14 +17,14 @@ void crossentropy_forward(float *logits, double *seq_loss, const int32_t *target
                 mx = row[v] > mx ? row[v] : mx;
             float sum = 0.0f;
             for (int v = 0; v < V; v++) {
-                row[v] = expf(row[v] - mx);
+                row[v] = exp_f(row[v] - mx);
                 sum += row[v];
             }
             const float inv = 1.0f / sum;
             for (int v = 0; v < V; v++)
                 row[v] *= inv;
             if (targets[b * T + t] >= 0) /* below 0: padding, no loss */
-                loss -= log((double)row[targets[b * T + t]]);
+                loss -= log_d((double)row[targets[b * T + t]]);
         }
         seq_loss[b] = loss;
     }

@@ -2,6 +2,7 @@
 
 #include "activation.h"
 #include "conv2d.h"
+#include "exactmath.h"
 #include "gemm.h"
 #include "trainer/philox.h"
 
@@ -52,7 +53,7 @@ void actnorm_forward(float *y, const float *x, const float *bias, const float *l
 {
     float s[FLOW_MAX_C];
     for (int c = 0; c < C; c++)
-        s[c] = expf(logs[c]);
+        s[c] = exp_f(logs[c]);
     for (size_t p = 0; p < (size_t)N; p++)
         for (int c = 0; c < C; c++)
             y[p * C + c] = (x[p * C + c] + bias[c]) * s[c];
@@ -62,7 +63,7 @@ void actnorm_inverse(float *x, const float *y, const float *bias, const float *l
 {
     float s[FLOW_MAX_C];
     for (int c = 0; c < C; c++)
-        s[c] = expf(logs[c]);
+        s[c] = exp_f(logs[c]);
     for (size_t p = 0; p < (size_t)N; p++)
         for (int c = 0; c < C; c++)
             x[p * C + c] = y[p * C + c] / s[c] - bias[c];
@@ -75,7 +76,7 @@ void actnorm_backward(const linear_fixed *f, float *dx, float *dbias, float *dlo
 {
     float s[FLOW_MAX_C];
     for (int c = 0; c < C; c++)
-        s[c] = expf(logs[c]);
+        s[c] = exp_f(logs[c]);
     const size_t n = (size_t)N * C;
     for (size_t i = 0; i < n; i++) {
         tmp[i] = dy[i] * s[i % C];
@@ -99,7 +100,7 @@ void actnorm_init(float *bias, float *logs, const float *x, int N, int C)
             sq += d * d;
         }
         bias[c] = (float)-mean;
-        logs[c] = (float)-log(sqrt(sq / N) + 1e-6);
+        logs[c] = (float)-log_d(sqrt(sq / N) + 1e-6);
     }
 }
 
@@ -109,7 +110,7 @@ void actnorm_init(float *bias, float *logs, const float *x, int N, int C)
 static void invconv_diag(float *d, const float *logs, const float *fixed, int C)
 {
     for (int k = 0; k < C; k++)
-        d[k] = fixed[C + k] * expf(logs[k]);
+        d[k] = fixed[C + k] * exp_f(logs[k]);
 }
 
 /* M = L (U + diag), in double. */
@@ -241,7 +242,7 @@ void invconv_init(float *lower, float *upper, float *logs, float *fixed, int C, 
             upper[r * C + j] = j > r ? (float)q[r * C + j] : 0.0f;
         }
     for (int k = 0; k < C; k++) {
-        logs[k] = (float)log(fabs(q[k * C + k]));
+        logs[k] = (float)log_d(fabs(q[k * C + k]));
         fixed[C + k] = q[k * C + k] < 0.0 ? -1.0f : 1.0f;
         fixed[piv[k]] = (float)k; /* W's row piv[k] is row k of L U */
     }
@@ -299,11 +300,11 @@ void invconv_backward(const linear_fixed *f, float *dx, float *dlower, float *du
 static inline float coupling_scale(float t, float *log_scale)
 {
     if (t >= 0.0f) {
-        const float e = expf(-t);
+        const float e = exp_f(-t);
         *log_scale = -log1pf(e);
         return 1.0f / (1.0f + e);
     }
-    const float e = expf(t);
+    const float e = exp_f(t);
     *log_scale = t - log1pf(e);
     return e / (1.0f + e);
 }

@@ -2,6 +2,7 @@
 
 #include "trainer/draft.h"
 #include "trainer/model.h"
+#include "trainer/nn/exactmath.h"
 #include "trainer/philox.h"
 #include "trainer/task.h"
 #include "trainer/util.h"
@@ -181,7 +182,7 @@ static int pick(const float *logits, int V, float temperature, int top_k, uint32
             mx = logits[v];
     double sum = 0.0;
     for (int v = 0; v < V; v++) {
-        p[v] = logits[v] >= cut ? expf((logits[v] - mx) / temperature) : 0.0f;
+        p[v] = logits[v] >= cut ? exp_f((logits[v] - mx) / temperature) : 0.0f;
         sum += p[v];
     }
     uint32_t w[4];
