@@ -4,4 +4,5 @@
 #define lstm_layer_forward faulty_lstm_layer_forward
 #define lstm_layer_backward faulty_lstm_layer_backward
 #define lstm_layer_step faulty_lstm_layer_step
+#define times_wt faulty_times_wt
 #include "trainer/nn/lstm.c"

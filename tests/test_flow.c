@@ -72,7 +72,7 @@ static double actnorm_f(void)
 START_TEST(actnorm_layer)
 {
     float scratch[AN * AC];
-    const linear_fixed fixed = {2, scratch};
+    const linear_fixed fixed = {2, scratch, 0};
     randu(an_x, AN * AC, 2, -2, 3);
     randu(an_r, AN * AC, 3, -1, 1);
     for (int pass = 0; pass < 2; pass++) {
@@ -162,7 +162,7 @@ START_TEST(invconv_layer)
             ck_assert_double_eq_tol(d, i == j, 1e-5);
         }
     float scratch[3 * IN * IC];
-    const linear_fixed fixed = {2, scratch};
+    const linear_fixed fixed = {2, scratch, 0};
     for (int pass = 0; pass < 2; pass++) {
         float dx[IN * IC] = {0}, dlo[IC * IC] = {0}, dup[IC * IC] = {0}, dl[IC] = {0};
         float dfix[2 * IC] = {0}, tmp[3 * IN * IC];
@@ -186,7 +186,7 @@ static float cp_w3[CC * 9 * CHID], cp_b3[CC];
 static float cp_cols[CN * 9 * CHID], cp_dcols[CN * 9 * CHID], cp_tmp[CN * (2 * CHID + 2 * CC)];
 static float cp_scratch[CN * 10 * CHID];
 static float cp_xa[CN * CC / 2], cp_h1[CN * CHID], cp_h2[CN * CHID], cp_o[CN * CC];
-static linear_fixed cp_fixed = {CB, cp_scratch};
+static linear_fixed cp_fixed = {CB, cp_scratch, 0};
 static const linear_fixed *cp_f;
 
 static double coupling_f(void)

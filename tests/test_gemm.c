@@ -168,7 +168,7 @@ START_TEST(linear_fixed_matches_blas)
     float *x = random_floats((size_t)B * C, 8), *w = random_floats((size_t)OC * C, 9);
     float *bias = random_floats((size_t)OC, 10), *dy = random_floats((size_t)B * OC, 11);
     float scratch[24 * (37 + 29)];
-    linear_fixed f = {4, scratch};
+    linear_fixed f = {4, scratch, 0};
     float y1[24 * 29], y2[24 * 29];
     linear_forward(y1, x, w, bias, B, C, OC);
     linear_forward_fixed(&f, y2, x, w, bias, B, C, OC);
@@ -199,7 +199,7 @@ START_TEST(linear_orientations_agree)
     float *x = random_floats((size_t)B * C, 12), *w = random_floats((size_t)OC * C, 13);
     float *bias = random_floats((size_t)OC, 14);
     static float scratch[B * (C + OC)], all[B * OC], one[OC];
-    linear_fixed f = {1, scratch};
+    linear_fixed f = {1, scratch, 0};
     linear_forward_fixed(&f, all, x, w, bias, B, C, OC);
     for (int b = 0; b < B; b++) {
         linear_forward_fixed(&f, one, x + (size_t)b * C, w, bias, 1, C, OC);

@@ -107,7 +107,7 @@ static double conv_loss(void)
 START_TEST(conv2d_layer)
 {
     float dcols[VB * VH * VW * VK * VK * VC];
-    linear_fixed fixed = {VB, conv_scratch};
+    linear_fixed fixed = {VB, conv_scratch, 0};
     for (int pass = 0; pass < 4; pass++) {
         conv_k = pass % 2 ? 1 : 3;
         conv_fixed = pass >= 2 ? &fixed : NULL;
@@ -131,7 +131,7 @@ START_TEST(conv2d_layer)
     const size_t nw = (size_t)VOC * VK * VK * VC;
     float both[VB * VH * VW * VOC], one[VH * VW * VOC], dw_both[VOC * VK * VK * VC];
     float dw_one[2][VOC * VK * VK * VC], db_both[VOC], db_one[2][VOC], dx[VB * VH * VW * VC];
-    linear_fixed alone = {1, conv_scratch};
+    linear_fixed alone = {1, conv_scratch, 0};
     conv2d_forward(&fixed, both, conv_cols, conv_x, conv_w, conv_b, VB, VH, VW, VC, VOC, VK);
     conv2d_backward(&fixed, dx, dw_both, db_both, conv_cols, dcols, conv_r, conv_x, conv_w, VB, VH,
                     VW, VC, VOC, VK);
@@ -306,6 +306,10 @@ START_TEST(layernorm)
 }
 END_TEST
 
+/* Attention's products in the fixed order, as exact training runs them:
+ * room for a head's keys or values transposed (hs * Tk floats). */
+static float head_t[1024];
+
 /* Causal attention: f = sum(r * attention(qkv)) */
 enum { AB = 2, AT = 5, AC = 6, ANH = 2 };
 static float aqkv[AB * AT * 3 * AC], ar2[AB * AT * AC];
@@ -313,7 +317,7 @@ static float aqkv[AB * AT * 3 * AC], ar2[AB * AT * AC];
 static double attention_f(void)
 {
     float out[AB * AT * AC], att[AB * ANH * AT * AT];
-    attention_forward(out, att, aqkv, AB, AT, AC, ANH);
+    attention_forward(out, att, aqkv, AB, AT, AC, ANH, head_t);
     double f = 0;
     for (int i = 0; i < AB * AT * AC; i++)
         f += (double)ar2[i] * out[i];
@@ -326,7 +330,7 @@ START_TEST(causal_attention)
     randu(ar2, sizeof ar2 / sizeof *ar2, 16, -1, 1);
     float out[AB * AT * AC], att[AB * ANH * AT * AT], scratch[AT * AT];
     float dqkv[AB * AT * 3 * AC] = {0};
-    attention_forward(out, att, aqkv, AB, AT, AC, ANH);
+    attention_forward(out, att, aqkv, AB, AT, AC, ANH, head_t);
     for (int r = 0; r < AB * ANH * AT; r++) { /* rows sum to 1, nothing above the diagonal */
         int t = r % AT;
         double s = 0;
@@ -337,7 +341,7 @@ START_TEST(causal_attention)
         }
         ck_assert_double_lt(fabs(s - 1), 1e-6);
     }
-    attention_backward(dqkv, scratch, ar2, aqkv, att, AB, AT, AC, ANH);
+    attention_backward(dqkv, scratch, ar2, aqkv, att, AB, AT, AC, ANH, head_t);
     check_fd(aqkv, dqkv, sizeof aqkv / sizeof *aqkv, attention_f, "attention dqkv");
 }
 END_TEST
@@ -354,7 +358,7 @@ static double cross_f(void)
 {
     float out[CAB * CATK * CAC], att[CAB * CANH * CATK * CATK];
     mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, x_causal ? NULL : xlen, x_causal, CAB, x_tq,
-                CATK, CAC, CANH);
+                CATK, CAC, CANH, head_t);
     double f = 0;
     for (int i = 0; i < CAB * x_tq * CAC; i++)
         f += (double)xr[i] * out[i];
@@ -372,7 +376,8 @@ START_TEST(cross_attention)
         float out[CAB * CATK * CAC], att[CAB * CANH * CATK * CATK], scratch[CATK * CATK];
         float dq[CAB * CATK * 2 * CAC] = {0}, dk[CAB * CATK * CAC] = {0}, dv[CAB * CATK * CAC] = {0};
         const int *klen = x_causal ? NULL : xlen;
-        mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, klen, x_causal, CAB, x_tq, CATK, CAC, CANH);
+        mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, klen, x_causal, CAB, x_tq, CATK, CAC,
+                    CANH, head_t);
         for (int b = 0; b < CAB; b++) /* rows sum to 1; padding and the future get exactly 0 */
             for (int r = 0; r < CANH * x_tq; r++) {
                 const int t = r % x_tq;
@@ -386,7 +391,7 @@ START_TEST(cross_attention)
                 ck_assert_double_lt(fabs(sum - 1), 1e-6);
             }
         mha_backward(dq, dk, dv, scratch, xr, xq, 2 * CAC, xk, CAC, xv, CAC, att, klen, x_causal, CAB,
-                     x_tq, CATK, CAC, CANH);
+                     x_tq, CATK, CAC, CANH, head_t);
         check_fd(xq, dq, (size_t)CAB * x_tq * 2 * CAC, cross_f, "mha dq");
         check_fd(xk, dk, sizeof xk / sizeof *xk, cross_f, "mha dk");
         check_fd(xv, dv, sizeof xv / sizeof *xv, cross_f, "mha dv");
@@ -397,7 +402,8 @@ START_TEST(cross_attention)
             const size_t pad = ((size_t)1 * CATK + 4) * CAC; /* sequence 1, key 4 */
             xk[pad] += 3.0f;
             xv[pad + 1] -= 2.0f;
-            mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, klen, 0, CAB, CATQ, CATK, CAC, CANH);
+            mha_forward(out, att, xq, 2 * CAC, xk, CAC, xv, CAC, klen, 0, CAB, CATQ, CATK, CAC,
+                        CANH, head_t);
             ck_assert_int_eq(memcmp(before, out, sizeof(float) * CAB * CATQ * CAC), 0);
             ck_assert(dk[pad] == 0.0f && dv[pad + 1] == 0.0f);
         }
@@ -603,9 +609,11 @@ START_TEST(gpt_generation_cache)
 }
 END_TEST
 
-/* The one gradient contract: a backward pass adds into the gradient
- * buffer. Run on a buffer of ones, it gives 1 + the gradient. */
-static void check_adds(model *m, const float *p, const batch *b)
+/* The gradient contract (model.h): a backward pass adds into the gradient
+ * buffer (run on a buffer of ones, it gives 1 + the gradient), except a
+ * lane-tree model's in a fixed-order call (every call but fast training's),
+ * which writes it (on ones, the gradient itself). */
+static void check_adds_or_writes(model *m, const float *p, const batch *b, int writes)
 {
     const size_t P = m->params.total;
     float *g = calloc(P, sizeof(float)), *g1 = malloc(P * sizeof(float));
@@ -618,8 +626,10 @@ static void check_adds(model *m, const float *p, const batch *b)
     m->type->backward(m, p, g1, b, 0.5f);
     int nonzero = 0;
     for (size_t i = 0; i < P; i++) {
-        ck_assert_msg(fabsf(g1[i] - (1.0f + g[i])) <= 1e-6f * (1.0f + fabsf(g[i])),
-                      "%s: gradient %zu: %g on ones, %g on zeros", m->type->name, i, g1[i], g[i]);
+        const float want = writes ? g[i] : 1.0f + g[i];
+        ck_assert_msg(fabsf(g1[i] - want) <= 1e-6f * (1.0f + fabsf(g[i])),
+                      "%s: gradient %zu: %g on ones, %g on zeros (%s)", m->type->name, i, g1[i],
+                      g[i], writes ? "writes" : "adds");
         nonzero += g[i] != 0.0f;
     }
     ck_assert_int_gt(nonzero, (int)(P / 4));
@@ -639,7 +649,10 @@ START_TEST(backward_adds)
     b.rows = 4;
     b.purpose = RNG_EPS;
     randu(b.x, 4 * VIN, 7, 0, 1);
-    check_adds(&v.base, p, &b);
+    b.fast = 1;
+    check_adds_or_writes(&v.base, p, &b, 0);
+    b.fast = 0;
+    check_adds_or_writes(&v.base, p, &b, 1);
     batch_free(&b);
     free(p);
     vae_free(&v);
@@ -655,7 +668,9 @@ START_TEST(backward_adds)
         b.tokens[i] = (i * 7 + 3) % GV;
         b.targets[i] = (i * 5 + 1) % GV;
     }
-    check_adds(&g.base, p, &b);
+    check_adds_or_writes(&g.base, p, &b, 0);
+    b.fast = 1;
+    check_adds_or_writes(&g.base, p, &b, 0);
     batch_free(&b);
     free(p);
     gpt_free(&g);
@@ -671,17 +686,22 @@ static int use_fault;
 
 void faulty_lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x,
                                const float *Wih, const float *Whh, const float *bias, int B,
-                               int nseg, int T, int In, int Hd);
+                               int nseg, int T, int In, int Hd, const linear_fixed *f);
 void faulty_lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh,
                                 float *const *dbias, float *dh, float *dgates, float *hprev,
                                 float *dc, const float *x, const float *h, const float *c,
                                 const float *tc, const float *gates, const float *Wih,
-                                const float *Whh, int B, int nseg, int T, int In, int Hd);
+                                const float *Whh, int B, int nseg, int T, int In, int Hd,
+                                const linear_fixed *f);
+
+/* The layer's products in the fixed order, as exact training runs them. */
+static float lstm_scratch[LB * LT * (LI + LH + 4 * LH)];
+static const linear_fixed lstm_fixed = {.nseg = 1, .scratch = lstm_scratch, .accumulate = 1};
 
 static double lstm_layer_f(void)
 {
     float h[LB * LT * LH], c[LB * LT * LH], tc[LB * LT * LH], g[LB * LT * 4 * LH];
-    lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH);
+    lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH, &lstm_fixed);
     double f = 0;
     for (int i = 0; i < LB * LT * LH; i++)
         f += (double)sr2[i] * h[i];
@@ -695,13 +715,13 @@ static void lstm_layer_grads(float *dx, float *dwih, float *dwhh, float *dbias)
     float dh[LB * LT * LH], dg[LB * LT * 4 * LH], hprev[LB * LT * LH], dc[LB * LH];
     memcpy(dh, sr2, sizeof dh);
     if (use_fault) {
-        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH);
+        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH, &lstm_fixed);
         faulty_lstm_layer_backward(dx, &dwih, &dwhh, &dbias, dh, dg, hprev, dc, sx, h, c, tc, g,
-                                   swih, swhh, LB, 1, LT, LI, LH);
+                                   swih, swhh, LB, 1, LT, LI, LH, &lstm_fixed);
     } else {
-        lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH);
+        lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH, &lstm_fixed);
         lstm_layer_backward(dx, &dwih, &dwhh, &dbias, dh, dg, hprev, dc, sx, h, c, tc, g, swih,
-                            swhh, LB, 1, LT, LI, LH);
+                            swhh, LB, 1, LT, LI, LH, &lstm_fixed);
     }
 }
 

@@ -33,6 +33,10 @@ typedef struct {
     uint32_t purpose;
     rng_key *key; /* [cap] */
     int train;
+    /* fast-mode training: the products through OpenBLAS, whose bits depend
+     * on its kernel. 0 (exact training, evaluation, sampling): every
+     * product in the fixed order of nn/gemm.h, the same bits on every CPU */
+    int fast;
     int phase; /* which loss a model with phases computes (model.h) */
     uint32_t call_stream, call_counter;
     /* rows of several lanes in one call (models with backward_lanes): nseg

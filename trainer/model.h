@@ -20,7 +20,12 @@
  *       summed over the row's loss units (1 for an image, T for a window).
  *   backward(m, params, grad, b, scale): right after forward on the same
  *       batch, ADDS d(scale * sum_j row_loss[j]) / d params into grad. The
- *       caller zeroes grad once per step; micro-steps add up.
+ *       caller zeroes grad once per step; micro-steps add up. (A model
+ *       with tree_lanes WRITES it instead in every call but fast
+ *       training's: see tree_lanes.)
+ * Every call but fast training's (batch.h's fast) runs every product in the
+ * fixed order of nn/gemm.h and every transcendental function of
+ * nn/exactmath.h: its bits are the same on every CPU. 
  * An instance holds activations for up to max_rows rows and is used by one
  * thread at a time; parameters live outside it (one flat buffer). */
 #ifndef TRAINER_MODEL_H
@@ -101,7 +106,9 @@ struct model_type {
      * gradient per lane is kept. Used when the lane count is a power of two
      * and there is one micro-step. Such a call is the whole step of the
      * thread, so its backward WRITES every tensor's gradient (of the phase)
-     * rather than adding to it: the caller does not zero the buffer. */
+     * rather than adding to it: the caller does not zero the buffer. It
+     * writes in every other fixed-order call too (one lane at a time where
+     * the tree is not used: step.c adds what it wrote). */
     int tree_lanes;
 
     /* Optional, image models: images [b->rows, in] in [0, 1] made from the

@@ -31,9 +31,10 @@ void print_banner(const run *r, const char *resumed_from, const ckpt_meta *meta)
     if (resumed_from)
         printf("resumed from %s at step %ld (written by -np %d)\n", resumed_from, r->step,
                meta->world_size);
-    if (resumed_from && meta->blas_kernel[0] && strcmp(meta->blas_kernel, kernel_name()) != 0)
+    if (resumed_from && !r->exact && meta->blas_kernel[0] &&
+        strcmp(meta->blas_kernel, kernel_name()) != 0)
         printf("note: the checkpoint was computed with the OpenBLAS kernel %s, this run uses %s: "
-               "its bits will differ from a run that was never interrupted\n",
+               "fast mode's bits will differ from a run that was never interrupted\n",
                meta->blas_kernel, kernel_name());
     config_print(c, "config: ");
     fflush(stdout);

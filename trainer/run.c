@@ -146,23 +146,20 @@ out:
     return result;
 }
 
-/* Every rank's kernel is rank 0's: exact mode refuses otherwise, fast mode
- * warns. */
-static int same_kernel(const run *r)
+/* Ranks on different OpenBLAS kernels: fast mode warns (its products, and
+ * so its sums, differ from rank to rank); exact mode does not use OpenBLAS
+ * for anything that reaches the bits and goes on without a word. */
+static void same_kernel(const run *r)
 {
     const char *k = kernel_name();
     const int h = (int)(fnv1a64(k, strlen(k)) & 0x3fffffff);
     const int differs = comm_max_int(h) != -comm_max_int(-h);
-    if (!differs)
-        return 0;
-    if (r->loud)
+    if (differs && !r->exact && r->loud)
         fprintf(stderr,
-                "trainer: %s: the ranks run different OpenBLAS kernels (rank 0: %s): %s; set "
-                "OPENBLAS_CORETYPE to one kernel for every rank\n",
-                r->exact ? "refused" : "warning", k,
-                r->exact ? "--reduce exact needs the same kernel everywhere"
-                         : "--reduce fast goes on, its sums differ from rank to rank");
-    return r->exact ? -1 : 0;
+                "trainer: warning: the ranks run different OpenBLAS kernels (rank 0: %s): "
+                "--reduce fast goes on, its sums differ from rank to rank; --reduce exact gives "
+                "the same bits on any kernel\n",
+                k);
 }
 
 int run_setup_lanes(run *r)
@@ -181,8 +178,7 @@ int run_setup_lanes(run *r)
     r->lane_rows = c->batch / r->nlanes;
     r->micro_rows = r->lane_rows / c->micro_steps;
     r->exact = strcmp(c->reduce, "exact") == 0;
-    if (same_kernel(r) != 0)
-        return -1;
+    same_kernel(r);
     r->units_per_row = r->task->units_per_row(c);
     r->lane_ids = xcalloc((size_t)r->nlocal, sizeof(int), "lanes");
     for (int l = 0; l < r->nlocal; l++)
@@ -261,7 +257,7 @@ int run_build_model(run *r)
             w->lane_grad = xcalloc((size_t)r->lanes_per_call, sizeof *w->lane_grad, "lanes");
             for (int j = 0; j < r->lanes_per_call && !r->tree; j++)
                 w->lane_grad[j] = xcalloc(P, sizeof(float), "lane gradient");
-            if (r->tree && k > 0)
+            if ((r->tree && k > 0) || (!r->tree && r->mt->tree_lanes))
                 w->tree_grad = xcalloc(P, sizeof(float), "thread gradient");
         }
         if (r->tree && r->np > 1)

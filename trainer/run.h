@@ -31,7 +31,8 @@ typedef struct {
     batch b;
     double *row_loss;
     float **lane_grad; /* exact: lanes_per_call gradients */
-    float *tree_grad;  /* exact, tree: the thread's subtree (thread 0 uses grad) */
+    float *tree_grad;  /* exact, tree: the thread's subtree (thread 0 uses grad); a tree
+                        * model's lanes one by one: what its backward writes */
     double fig[MAX_FIGURES]; /* the model's figures of this step's forwards */
 } worker;
 

@@ -30,6 +30,7 @@ static void training_batch(const run *r, batch *b, int rows, uint32_t stream, in
     b->seed = (uint32_t)r->cfg.seed;
     b->purpose = RNG_EPS;
     b->train = 1;
+    b->fast = !r->exact;
     b->call_stream = stream;
     b->call_counter = (uint32_t)(r->step * r->cfg.micro_steps + micro);
     b->nseg = 1;
@@ -51,18 +52,46 @@ static double forward_backward(run *r, worker *w, float *grad)
     return s;
 }
 
-/* One lane alone per call. */
+/* The tensors a phase updates: [first, first + count) of the table, and
+ * their span of the flat buffers. */
+typedef struct span {
+    int first, count;
+    size_t lo, n;
+} span;
+
+static span phase_span(const run *r, int p)
+{
+    span sp = {r->phase_first[p], r->phase_count[p], 0, 0};
+    const param_view *a = &r->pt->v[sp.first], *z = &r->pt->v[sp.first + sp.count - 1];
+    sp.lo = a->offset;
+    sp.n = z->offset + z->numel - a->offset;
+    return sp;
+}
+
+/* One lane alone per call. A model of the lane tree writes its gradient in
+ * a fixed-order call (model.h's tree_lanes): it writes into the thread's
+ * scratch, which is then added to the lane's gradient over the phase's
+ * tensors. */
 static void lanes_one_by_one(run *r, worker *w, int k)
 {
     const int M = r->cfg.micro_steps;
+    const span sp = phase_span(r, r->phase);
     for (int l = k; l < r->nlocal; l += r->nworkers) {
         double loss = 0.0;
-        memset(w->lane_grad[0], 0, r->pt->total * sizeof(float));
+        float *restrict g = w->lane_grad[0];
+        memset(g, 0, r->pt->total * sizeof(float));
         for (int m = 0; m < M; m++) {
             training_batch(r, &w->b, r->micro_rows, (uint32_t)r->lane_ids[l], m);
             r->task->fill(&r->cfg, &r->data, &w->b, 0, l, r->step, m * r->micro_rows,
                           r->micro_rows);
-            loss += forward_backward(r, w, w->lane_grad[0]);
+            if (!r->mt->tree_lanes) {
+                loss += forward_backward(r, w, g);
+                continue;
+            }
+            loss += forward_backward(r, w, w->tree_grad);
+            const float *restrict t = w->tree_grad;
+            for (size_t i = sp.lo; i < sp.lo + sp.n; i++)
+                g[i] = g[i] + t[i];
         }
         r->lane_loss[r->lane_ids[l]] = loss; /* one writer per slot */
         lane_sum_add(&r->sum[r->phase], k, w->lane_grad[0]);
@@ -100,22 +129,6 @@ static void lanes_together(run *r, worker *w, int k)
     w->b.nseg = 1;
     for (int j = 0; j < n; j++)
         lane_sum_add(&r->sum[r->phase], k, w->lane_grad[j]);
-}
-
-/* The tensors a phase updates: [first, first + count) of the table, and
- * their span of the flat buffers. */
-typedef struct span {
-    int first, count;
-    size_t lo, n;
-} span;
-
-static span phase_span(const run *r, int p)
-{
-    span sp = {r->phase_first[p], r->phase_count[p], 0, 0};
-    const param_view *a = &r->pt->v[sp.first], *z = &r->pt->v[sp.first + sp.count - 1];
-    sp.lo = a->offset;
-    sp.n = z->offset + z->numel - a->offset;
-    return sp;
 }
 
 /* The lane tree's sum over ranks goes in buckets: the phase's span cut into
@@ -632,10 +645,19 @@ static batch *eval_batch(run *r)
     b->seed = (uint32_t)r->cfg.seed;
     b->purpose = RNG_EVAL;
     b->train = 0;
+    b->fast = 0;
     b->nseg = 1;
     b->phase = 0;
     return b;
 }
+
+/* A row's loss is the same bits whichever rank and call compute it (the
+ * fixed-order products); summed in floating point per rank, then over
+ * ranks, the total would still change in its last bits with -np. So each
+ * row's loss is rounded to a multiple of 2^-16 nats, and those integers
+ * (held in doubles, exact below 2^53: 10^5 rows of 10^6 nats) add up to
+ * the same total in any order. */
+#define EVAL_QUANTUM 65536.0
 
 eval_result evaluate(run *r)
 {
@@ -646,7 +668,7 @@ eval_result evaluate(run *r)
     while ((b->rows = r->task->eval_fill(&r->cfg, &r->data, b, &cursor)) > 0) {
         r->mt->forward(w->m, r->params, b, w->row_loss);
         for (int j = 0; j < b->rows; j++)
-            sums[0] += w->row_loss[j];
+            sums[0] += rint(w->row_loss[j] * EVAL_QUANTUM);
         sums[1] += b->text_bytes;
         sums[2] += b->unknown;
         sums[3] += r->mt->correct ? r->mt->correct(w->m, b) : 0.0;
@@ -654,7 +676,7 @@ eval_result evaluate(run *r)
         b->text_bytes = b->unknown = 0.0;
     }
     comm_sum_double(sums, 5);
-    eval_result e = {.nats = sums[0], .text_bytes = sums[1], .unknown = sums[2]};
+    eval_result e = {.nats = sums[0] / EVAL_QUANTUM, .text_bytes = sums[1], .unknown = sums[2]};
     e.units = r->task->eval_units(&r->cfg, &r->data);
     e.loss = e.nats / e.units;
     e.accuracy = r->mt->correct && sums[4] > 0 ? sums[3] / sums[4] : -1.0;

@@ -59,7 +59,7 @@ static float *G(const classifier *m, float *grads, int idx)
     return grads + m->base.params.v[idx].offset;
 }
 
-/* The fixed-order products in a tree call, OpenBLAS otherwise. */
+/* The fixed-order products in every call but fast training's (OpenBLAS). */
 static const linear_fixed *fixed_of(const classifier *m) { return m->use_fixed ? &m->fixed : NULL; }
 
 /* The two hidden layers: the features. */
@@ -138,7 +138,7 @@ static void classifier_init(const model *base, float *params, uint32_t seed)
 static void forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
     classifier *m = (classifier *)base;
-    m->use_fixed = b->tree;
+    m->use_fixed = !b->fast;
     m->fixed.nseg = b->nseg;
     classifier_forward(m, params, b->x, b->labels, b->rows, row_loss);
 }
@@ -166,7 +166,8 @@ static double correct(model *base, const batch *b)
 static const float *features(model *base, const float *params, const batch *b, int *dim)
 {
     classifier *m = (classifier *)base;
-    m->use_fixed = 0;
+    m->use_fixed = 1; /* one segment: the same bits on every CPU */
+    m->fixed.nseg = 1;
     hidden(m, params, b->x, b->rows);
     *dim = m->H2;
     return m->h2;

@@ -274,11 +274,11 @@ static coupling_params coupling_of(const glow *g, const float *params, const ste
 
 static const linear_fixed *fixed_of(const glow *g) { return g->use_fixed ? &g->fixed : NULL; }
 
-/* A tree call (batch.h) runs every product in the fixed order over nseg
- * lanes; other calls use OpenBLAS. */
-static void set_mode(glow *g, int tree, int nseg)
+/* Every call but fast training's (batch.h) runs every product in the fixed
+ * order over nseg lanes; fast training uses OpenBLAS. */
+static void set_mode(glow *g, int fixed, int nseg)
 {
-    g->use_fixed = tree;
+    g->use_fixed = fixed;
     g->fixed.nseg = nseg > 0 ? nseg : 1;
     g->wk.f = fixed_of(g);
 }
@@ -383,7 +383,7 @@ static void forward_rows(glow *g, const float *params, const batch *b, double *r
 static void glow_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
     glow *g = (glow *)base;
-    set_mode(g, b->tree, b->nseg);
+    set_mode(g, !b->fast, b->nseg);
     forward_rows(g, params, b, row_loss, NULL);
 }
 
@@ -506,7 +506,7 @@ static void flow_inverse(glow *g, const float *params, const float *z, int R, in
                              g->width);
             invconv_inverse_weight(v->w[k], P(g, params, s->ic_lower), P(g, params, s->ic_upper),
                                    P(g, params, s->ic_logs), P(g, params, s->ic_fixed), C);
-            linear_forward(v->a1[k], v->a2[k], v->w[k], NULL, N, C, C);
+            linear_forward_by(fixed_of(g), v->a1[k], v->a2[k], v->w[k], NULL, N, C, C);
             actnorm_inverse(v->in[k], v->a1[k], P(g, params, s->an_bias),
                             P(g, params, s->an_logs), N, C);
         }
@@ -538,7 +538,7 @@ static void gather_z(const glow *g, int R, float *z)
 void glow_to_z(model *m, const float *params, const float *y, int R, float *z, double *logdet)
 {
     glow *g = (glow *)m;
-    set_mode(g, 0, 1);
+    set_mode(g, 1, 1);
     memcpy(g->y0, y, (size_t)R * g->H * g->W * sizeof *y);
     for (int r = 0; r < R; r++)
         g->logdet[r] = 0.0;
@@ -550,7 +550,7 @@ void glow_to_z(model *m, const float *params, const float *y, int R, float *z, d
 void glow_from_z(model *m, const float *params, const float *z, int R, float *y)
 {
     glow *g = (glow *)m;
-    set_mode(g, 0, 1);
+    set_mode(g, 1, 1);
     flow_inverse(g, params, z, R, 0);
     memcpy(y, g->y0, (size_t)R * g->H * g->W * sizeof *y);
 }
@@ -572,7 +572,7 @@ static void glow_roundtrip(model *base, const float *params, const batch *b, dou
     const int D = g->H * g->W, R = b->rows;
     float *y = xcalloc((size_t)R * D, sizeof *y, "images");
     float *z = xcalloc((size_t)R * D, sizeof *z, "images");
-    set_mode(g, 0, 1);
+    set_mode(g, 1, 1);
     preprocess(g, b);
     memcpy(y, g->y0, (size_t)R * D * sizeof *y);
     to_z_and_back(g, params, R, z);
@@ -606,7 +606,7 @@ static void glow_images(model *base, const float *params, const batch *b, float 
 {
     glow *g = (glow *)base;
     const int D = g->H * g->W;
-    set_mode(g, 0, 1);
+    set_mode(g, 1, 1);
     float *eps = xcalloc((size_t)b->rows * D, sizeof *eps, "draws");
     for (int r = 0; r < b->rows; r++)
         rng_normals(b->seed, b->key[r].stream, b->purpose, b->key[r].a, b->key[r].b,
@@ -622,7 +622,7 @@ static void glow_reconstruct(model *base, const float *params, const batch *b, f
 {
     glow *g = (glow *)base;
     float *z = xcalloc((size_t)b->rows * g->H * g->W, sizeof *z, "images");
-    set_mode(g, 0, 1);
+    set_mode(g, 1, 1);
     preprocess(g, b);
     to_z_and_back(g, params, b->rows, z);
     to_pixels(g, b->rows, out);
@@ -632,7 +632,7 @@ static void glow_reconstruct(model *base, const float *params, const batch *b, f
 static void glow_init_from_data(model *base, float *params, const batch *b)
 {
     glow *g = (glow *)base;
-    set_mode(g, 0, 1);
+    set_mode(g, 1, 1);
     forward_rows(g, params, b, NULL, params);
 }
 

@@ -9,7 +9,6 @@
 #include "trainer/philox.h"
 #include "trainer/tasks/text.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,8 +90,14 @@ int gpt_build(gpt *m, int V, int maxT, int C, int L, int NH, float dropout, int 
     m->buf = calloc(m->nbuf, sizeof(float));
     m->dbuf = calloc(m->nbuf, sizeof(float));
     m->scratch = calloc((size_t)maxT * maxT, sizeof(float));
+    /* the fixed-order linear layers' transposes: rows * (in + out), the
+     * widest being the MLP (C + 4C) or the logits (C + V) */
+    const size_t widest = (size_t)C + (4 * (size_t)C > (size_t)V ? 4 * (size_t)C : (size_t)V);
+    m->fixed = (linear_fixed){.nseg = 1, .scratch = calloc(BT * widest, sizeof(float)),
+                              .accumulate = 1};
+    m->head_t = calloc((size_t)maxT * (C / NH), sizeof(float));
     m->gen_ctx = calloc((size_t)maxT, sizeof *m->gen_ctx);
-    if (!m->buf || !m->dbuf || !m->scratch || !m->gen_ctx) {
+    if (!m->buf || !m->dbuf || !m->scratch || !m->gen_ctx || !m->fixed.scratch || !m->head_t) {
         fprintf(stderr, "trainer: out of memory for GPT activations (%zu floats)\n", m->nbuf);
         gpt_free(m);
         return -1;
@@ -112,6 +117,9 @@ void gpt_free(gpt *m)
     free(m->dbuf);
     free(m->scratch);
     free(m->gen_ctx);
+    free(m->fixed.scratch);
+    free(m->head_t);
+    m->fixed.scratch = m->head_t = NULL;
     gpt_gen_free(m->gen);
     m->gen = NULL;
     m->block = NULL;
@@ -126,6 +134,10 @@ static const float *W(const gpt *m, const float *params, int idx)
 {
     return params + m->base.params.v[idx].offset;
 }
+
+/* The fixed-order products, or NULL for OpenBLAS's. */
+static const linear_fixed *fixed_of(const gpt *m) { return m->use_fixed ? &m->fixed : NULL; }
+static float *head_t_of(const gpt *m) { return m->use_fixed ? m->head_t : NULL; }
 
 void gpt_init(const gpt *m, float *params, uint32_t seed)
 {
@@ -213,6 +225,7 @@ void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32
 {
     const int C = m->C, V = m->V, BT = B * T;
     const int drop = noise && m->dropout > 0.0f;
+    const linear_fixed *f = fixed_of(m);
     const float *wte = W(m, params, m->wte);
     embedding_forward(m->encoded, tokens, wte, W(m, params, m->wpe), B, T, C);
     const float *residual = m->encoded;
@@ -223,9 +236,11 @@ void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32
         float *ln2 = a.ln2, *fch = a.fch, *fch_gelu = a.fch_gelu, *fcproj = a.fcproj, *res3 = a.res3;
         layernorm_forward(ln1, a.ln1_mean, a.ln1_rstd, residual, W(m, params, k->ln1w),
                           W(m, params, k->ln1b), BT, C);
-        linear_forward(qkv, ln1, W(m, params, k->qkvw), W(m, params, k->qkvb), BT, C, 3 * C);
-        attention_forward(atty, a.att, qkv, B, T, C, m->NH);
-        linear_forward(attproj, atty, W(m, params, k->projw), W(m, params, k->projb), BT, C, C);
+        linear_forward_by(f, qkv, ln1, W(m, params, k->qkvw), W(m, params, k->qkvb), BT, C,
+                          3 * C);
+        attention_forward(atty, a.att, qkv, B, T, C, m->NH, head_t_of(m));
+        linear_forward_by(f, attproj, atty, W(m, params, k->projw), W(m, params, k->projb), BT, C,
+                          C);
         if (drop) {
             make_mask(a.mask1, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l));
             mul(attproj, a.mask1, (size_t)BT * C);
@@ -233,10 +248,10 @@ void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32
         add_to(res2, residual, attproj, (size_t)BT * C);
         layernorm_forward(ln2, a.ln2_mean, a.ln2_rstd, res2, W(m, params, k->ln2w),
                           W(m, params, k->ln2b), BT, C);
-        linear_forward(fch, ln2, W(m, params, k->fcw), W(m, params, k->fcb), BT, C, 4 * C);
+        linear_forward_by(f, fch, ln2, W(m, params, k->fcw), W(m, params, k->fcb), BT, C, 4 * C);
         gelu_forward(fch_gelu, fch, (size_t)BT * 4 * C);
-        linear_forward(fcproj, fch_gelu, W(m, params, k->fcprojw), W(m, params, k->fcprojb), BT,
-                       4 * C, C);
+        linear_forward_by(f, fcproj, fch_gelu, W(m, params, k->fcprojw),
+                          W(m, params, k->fcprojb), BT, 4 * C, C);
         if (drop) {
             make_mask(a.mask2, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l + 1));
             mul(fcproj, a.mask2, (size_t)BT * C);
@@ -246,8 +261,7 @@ void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32
     }
     layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, residual, W(m, params, m->lnfw),
                       W(m, params, m->lnfb), BT, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, BT, V, C, 1.0f, m->lnf, C, wte, C, 0.0f,
-                m->logits, V);
+    linear_forward_by(f, m->logits, m->lnf, wte, NULL, BT, C, V); /* tied to the embedding */
     if (targets)
         crossentropy_forward(m->logits, seq_loss, targets, B, T, V);
 }
@@ -276,10 +290,9 @@ void gpt_backward(gpt *m, const float *params, float *grads, const int32_t *toke
     crossentropy_backward(dlogits, m->logits, targets, BT, V, scale);
     const float *wte = W(m, params, m->wte);
     float *dlnf = D(m, m->lnf);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, BT, C, V, 1.0f, dlogits, V, wte, C,
-                1.0f, dlnf, C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, BT, 1.0f, dlogits, V, m->lnf, C,
-                1.0f, GW(m->wte), C);
+    const linear_fixed *f = fixed_of(m);
+    linear_backward_input_by(f, dlnf, dlogits, wte, BT, C, V);
+    linear_backward_params_by(f, GW(m->wte), NULL, dlogits, m->lnf, BT, C, V);
     const float *last = m->L ? layer(m->res3, m->L - 1, BT, C) : m->encoded;
     layernorm_backward(D(m, last), GW(m->lnfw), GW(m->lnfb), dlnf, last, W(m, params, m->lnfw),
                        m->lnf_mean, m->lnf_rstd, BT, C);
@@ -294,22 +307,25 @@ void gpt_backward(gpt *m, const float *params, float *grads, const int32_t *toke
         float *dres3 = D(m, res3), *dres2 = D(m, res2), *dfcproj = D(m, fcproj);
         copy_masked(dfcproj, dres3, drop ? a.mask2 : NULL, n);
         accumulate(dres2, dres3, n);
-        linear_backward_params(GW(k->fcprojw), GW(k->fcprojb), dfcproj, fch_gelu, BT, 4 * C, C, 1);
-        linear_backward_input(D(m, fch_gelu), dfcproj, W(m, params, k->fcprojw), BT, 4 * C, C);
+        linear_backward_params_by(f, GW(k->fcprojw), GW(k->fcprojb), dfcproj, fch_gelu, BT, 4 * C,
+                                  C);
+        linear_backward_input_by(f, D(m, fch_gelu), dfcproj, W(m, params, k->fcprojw), BT, 4 * C,
+                                 C);
         gelu_backward(D(m, fch), fch, D(m, fch_gelu), (size_t)BT * 4 * C);
-        linear_backward_params(GW(k->fcw), GW(k->fcb), D(m, fch), ln2, BT, C, 4 * C, 1);
-        linear_backward_input(D(m, ln2), D(m, fch), W(m, params, k->fcw), BT, C, 4 * C);
+        linear_backward_params_by(f, GW(k->fcw), GW(k->fcb), D(m, fch), ln2, BT, C, 4 * C);
+        linear_backward_input_by(f, D(m, ln2), D(m, fch), W(m, params, k->fcw), BT, C, 4 * C);
         layernorm_backward(dres2, GW(k->ln2w), GW(k->ln2b), D(m, ln2), res2, W(m, params, k->ln2w),
                            a.ln2_mean, a.ln2_rstd, BT, C);
         /* res2 = residual + attproj */
         float *dresidual = D(m, residual), *dattproj = D(m, attproj);
         copy_masked(dattproj, dres2, drop ? a.mask1 : NULL, n);
         accumulate(dresidual, dres2, n);
-        linear_backward_params(GW(k->projw), GW(k->projb), dattproj, atty, BT, C, C, 1);
-        linear_backward_input(D(m, atty), dattproj, W(m, params, k->projw), BT, C, C);
-        attention_backward(D(m, qkv), m->scratch, D(m, atty), qkv, a.att, B, T, C, m->NH);
-        linear_backward_params(GW(k->qkvw), GW(k->qkvb), D(m, qkv), ln1, BT, C, 3 * C, 1);
-        linear_backward_input(D(m, ln1), D(m, qkv), W(m, params, k->qkvw), BT, C, 3 * C);
+        linear_backward_params_by(f, GW(k->projw), GW(k->projb), dattproj, atty, BT, C, C);
+        linear_backward_input_by(f, D(m, atty), dattproj, W(m, params, k->projw), BT, C, C);
+        attention_backward(D(m, qkv), m->scratch, D(m, atty), qkv, a.att, B, T, C, m->NH,
+                           head_t_of(m));
+        linear_backward_params_by(f, GW(k->qkvw), GW(k->qkvb), D(m, qkv), ln1, BT, C, 3 * C);
+        linear_backward_input_by(f, D(m, ln1), D(m, qkv), W(m, params, k->qkvw), BT, C, 3 * C);
         layernorm_backward(dresidual, GW(k->ln1w), GW(k->ln1b), D(m, ln1), residual,
                            W(m, params, k->ln1w), a.ln1_mean, a.ln1_rstd, BT, C);
     }
@@ -385,6 +401,7 @@ static void gpt_init_model(const model *base, float *params, uint32_t seed)
 static void gpt_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
     const gpt_noise noise = {b->seed, b->call_stream, b->call_counter};
+    ((gpt *)base)->use_fixed = !b->fast;
     gpt_forward((gpt *)base, params, b->tokens, b->targets, b->rows, b->T,
                 b->train ? &noise : NULL, row_loss);
 }

@@ -11,6 +11,7 @@
 #define TRAINER_GPT_H
 
 #include "trainer/model.h"
+#include "trainer/nn/linear.h"
 
 #include <stdint.h>
 
@@ -46,6 +47,12 @@ typedef struct {
         *ln2_mean, *ln2_rstd, *fch, *fch_gelu, *fcproj, *res3, *mask1, *mask2, *lnf, *lnf_mean,
         *lnf_rstd, *logits;
     float *scratch; /* maxT * maxT */
+    /* the products: OpenBLAS (use_fixed 0: fast training; bits per kernel)
+     * or the fixed order of nn/gemm.h (exact training, evaluation,
+     * generation: the same bits on every CPU); head_t: hs * maxT floats */
+    int use_fixed;
+    linear_fixed fixed;
+    float *head_t;
     int32_t *gen_ctx; /* generation: the last gen_len tokens, at most maxT */
     int gen_len;
     struct gpt_gen *gen; /* generation's cache (gpt_gen.c), made at the first use */

@@ -7,7 +7,6 @@
 #include "trainer/philox.h"
 #include "trainer/tasks/text.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +85,13 @@ int lstm_build(lstm *m, int V, int maxT, int E, int H, int L, float dropout, int
     size_t n = carve(m, NULL);
     m->buf = calloc(n, sizeof(float));
     m->views = calloc(3 * (size_t)maxB, sizeof *m->views);
-    if (!m->buf || !m->views) {
+    /* the fixed-order products' transposes: rows * (in + out), the widest
+     * being the gates (E or H in, 4H out) or the logits (H + V) */
+    const size_t in = (size_t)(E > H ? E : H), out = 4 * (size_t)H > (size_t)V ? 4 * (size_t)H : (size_t)V;
+    m->fixed = (linear_fixed){.nseg = 1,
+                              .scratch = calloc((size_t)maxB * maxT * (in + out), sizeof(float)),
+                              .accumulate = 1};
+    if (!m->buf || !m->views || !m->fixed.scratch) {
         fprintf(stderr, "trainer: out of memory for LSTM activations (%zu floats)\n", n);
         return -1;
     }
@@ -98,6 +103,8 @@ void lstm_free(lstm *m)
 {
     free(m->buf);
     free(m->views);
+    free(m->fixed.scratch);
+    m->fixed.scratch = NULL;
     m->buf = NULL;
     m->views = NULL;
 }
@@ -108,6 +115,9 @@ static const float *W(const lstm *m, const float *params, int idx)
 {
     return params + m->base.params.v[idx].offset;
 }
+
+/* The fixed-order products, or NULL for OpenBLAS's. */
+static const linear_fixed *F(const lstm *m) { return m->use_fixed ? &m->fixed : NULL; }
 
 void lstm_init(const lstm *m, float *params, uint32_t seed)
 {
@@ -160,10 +170,11 @@ void lstm_forward(lstm *m, const float *params, const int32_t *tokens, const int
         lstm_layer_forward(m->h[l], m->c[l], m->tc[l], m->gates[l],
                            layer_input(m, l, BT, nseg, noise), W(m, params, m->w_ih[l]),
                            W(m, params, m->w_hh[l]), W(m, params, m->bias[l]), B, nseg, T,
-                           l ? H : m->E, H);
+                           l ? H : m->E, H, F(m));
     for (int s = 0; s < nseg; s++)
-        linear_forward(m->logits + (size_t)s * rows * m->V, m->h[m->L - 1] + (size_t)s * rows * H,
-                       W(m, params, m->out_w), W(m, params, m->out_b), rows, H, m->V);
+        linear_forward_by(F(m), m->logits + (size_t)s * rows * m->V,
+                          m->h[m->L - 1] + (size_t)s * rows * H, W(m, params, m->out_w),
+                          W(m, params, m->out_b), rows, H, m->V);
     if (targets)
         crossentropy_forward(m->logits, seq_loss, targets, B, T, m->V);
 }
@@ -187,10 +198,10 @@ void lstm_backward(lstm *m, const float *params, float *const *grads, const int3
     memset(m->dh, 0, nh * sizeof(float));
     for (int s = 0; s < nseg; s++) {
         const size_t r0 = (size_t)s * rows;
-        linear_backward_params(P(m, grads[s], m->out_w), P(m, grads[s], m->out_b),
-                               m->dlogits + r0 * V, m->h[m->L - 1] + r0 * H, rows, H, V, 1);
-        linear_backward_input(m->dh + r0 * H, m->dlogits + r0 * V, W(m, params, m->out_w), rows, H,
-                              V);
+        linear_backward_params_by(F(m), P(m, grads[s], m->out_w), P(m, grads[s], m->out_b),
+                                  m->dlogits + r0 * V, m->h[m->L - 1] + r0 * H, rows, H, V);
+        linear_backward_input_by(F(m), m->dh + r0 * H, m->dlogits + r0 * V,
+                                 W(m, params, m->out_w), rows, H, V);
     }
     for (int l = m->L - 1; l >= 0; l--) {
         const int In = l ? H : m->E;
@@ -200,7 +211,8 @@ void lstm_backward(lstm *m, const float *params, float *const *grads, const int3
                             views(m, grads, nseg, m->w_hh[l], vh),
                             views(m, grads, nseg, m->bias[l], vb), m->dh, m->dgates, m->hprev,
                             m->dc, x, m->h[l], m->c[l], m->tc[l], m->gates[l],
-                            W(m, params, m->w_ih[l]), W(m, params, m->w_hh[l]), B, nseg, T, In, H);
+                            W(m, params, m->w_ih[l]), W(m, params, m->w_hh[l]), B, nseg, T, In, H,
+                            F(m));
         if (l == 0)
             break;
         for (size_t i = 0; i < nh; i++) /* through the dropout into the layer below */
@@ -259,6 +271,7 @@ static void lstm_forward_batch(model *base, const float *params, const batch *b,
 {
     const lstm_noise noise = {b->seed, b->call_counter, b->nseg > 1 ? b->seg_stream
                                                                      : &b->call_stream};
+    ((lstm *)base)->use_fixed = !b->fast;
     lstm_forward((lstm *)base, params, b->tokens, b->targets, b->rows, b->nseg, b->T,
                  b->train ? &noise : NULL, row_loss);
 }
@@ -311,8 +324,7 @@ static const float *lstm_gen_logits(model *base, const float *params)
     float *logits = m->gen + 2 * (size_t)m->L * m->H + 4 * (size_t)m->H;
     const float *top = m->gen + (size_t)(m->L - 1) * m->H;
     memcpy(logits, W(m, params, m->out_b), (size_t)m->V * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, m->V, m->H, 1.0f, W(m, params, m->out_w), m->H, top,
-                1, 1.0f, logits, 1);
+    times_wt(logits, m->V, top, m->H, W(m, params, m->out_w), 1, m->V, m->H);
     return logits;
 }
 

@@ -9,6 +9,7 @@
 #define TRAINER_MODELS_LSTM_H
 
 #include "trainer/model.h"
+#include "trainer/nn/linear.h"
 
 #include <stdint.h>
 
@@ -38,6 +39,11 @@ typedef struct {
     float *dlogits, *dh, *dx, *dgates, *hprev, *dc; /* backward scratch */
     float *gen;                        /* generation: h and c per layer, gates, logits */
     float **views;                     /* 3 * maxB: per-segment gradient views */
+    /* the products: OpenBLAS (use_fixed 0: fast training; bits per kernel)
+     * or the fixed order (exact training, evaluation: the same bits on
+     * every CPU; generation always) */
+    int use_fixed;
+    linear_fixed fixed;
 } lstm;
 
 /* Fills m; -1 after a line on failure. */

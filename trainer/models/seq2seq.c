@@ -9,7 +9,6 @@
 #include "trainer/nn/linear.h"
 #include "trainer/philox.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +54,12 @@ typedef struct {
     float *buf, *dbuf;
     size_t nbuf, used;
     float *scratch; /* L * L */
+    /* the products: OpenBLAS (use_fixed 0: fast training; bits per kernel)
+     * or the fixed order of nn/gemm.h (exact training, evaluation,
+     * translation: the same bits on every CPU); head_t: hs * L floats */
+    int use_fixed;
+    linear_fixed fixed;
+    float *head_t;
     /* the call's rows at its own lengths */
     int32_t *src, *din, *tgt;
     int *slen;
@@ -76,6 +81,11 @@ static float *G(const s2s *m, float *grad, int idx)
 }
 
 static float *D(const s2s *m, const float *act) { return m->dbuf + (act - m->buf); }
+
+/* The fixed-order products and attention's room for them, or NULL for
+ * OpenBLAS's. */
+static const linear_fixed *F(const s2s *m) { return m->use_fixed ? &m->fixed : NULL; }
+static float *HT(const s2s *m) { return m->use_fixed ? m->head_t : NULL; }
 
 /* Bump allocation in buf: sizing (buf NULL) counts, then it carves. */
 static float *take(s2s *m, size_t n)
@@ -212,6 +222,8 @@ static void s2s_free(s2s *m)
     free(m->buf);
     free(m->dbuf);
     free(m->scratch);
+    free(m->fixed.scratch);
+    free(m->head_t);
     free(m->src);
     free(m->din);
     free(m->tgt);
@@ -237,13 +249,19 @@ static int s2s_build(s2s *m, int V, int L, int C, int layers, int NH, float drop
     m->dbuf = calloc(m->nbuf, sizeof(float));
     m->scratch = calloc((size_t)L * L, sizeof(float));
     const size_t N = (size_t)maxB * L;
+    /* the fixed-order linear layers' transposes: rows * (in + out), the
+     * widest being the MLP (C + 4C) or the logits (C + V) */
+    const size_t widest = (size_t)C + (4 * (size_t)C > (size_t)V ? 4 * (size_t)C : (size_t)V);
+    m->fixed = (linear_fixed){.nseg = 1, .scratch = calloc(N * widest, sizeof(float)),
+                              .accumulate = 1};
+    m->head_t = calloc((size_t)L * (C / NH), sizeof(float));
     m->src = calloc(N, sizeof *m->src);
     m->din = calloc(N, sizeof *m->din);
     m->tgt = calloc(N, sizeof *m->tgt);
     m->slen = calloc((size_t)maxB, sizeof *m->slen);
     m->row_nats = calloc((size_t)maxB, sizeof *m->row_nats);
     if (!m->buf || !m->dbuf || !m->scratch || !m->src || !m->din || !m->tgt || !m->slen ||
-        !m->row_nats) {
+        !m->row_nats || !m->fixed.scratch || !m->head_t) {
         fprintf(stderr, "trainer: out of memory for the encoder-decoder's activations (%zu "
                         "floats)\n",
                 m->nbuf);
@@ -314,10 +332,10 @@ static void attn_forward(s2s *m, const float *P, const attn_idx *k, attn_acts *a
 {
     const int N = B * T, C = m->C;
     layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
-    linear_forward(a->qkv, a->ln, W(m, P, k->qkvw), W(m, P, k->qkvb), N, C, 3 * C);
+    linear_forward_by(F(m), a->qkv, a->ln, W(m, P, k->qkvw), W(m, P, k->qkvb), N, C, 3 * C);
     mha_forward(a->y, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, klen,
-                causal, B, T, T, C, m->NH);
-    linear_forward(a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
+                causal, B, T, T, C, m->NH, HT(m));
+    linear_forward_by(F(m), a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
     dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
     add_to(a->out, x, a->proj, (size_t)N * C);
 }
@@ -328,14 +346,13 @@ static void attn_backward(s2s *m, const float *P, float *Gr, const attn_idx *k, 
     const int N = B * T, C = m->C;
     float *dqkv = D(m, a->qkv);
     residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
-    linear_backward_params(G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C,
-                           1);
-    linear_backward_input(D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
+    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C);
+    linear_backward_input_by(F(m), D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
     mha_backward(dqkv, dqkv + C, dqkv + 2 * C, m->scratch, D(m, a->y), a->qkv, 3 * C,
                  a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, a->att, klen, causal, B, T, T, C,
-                 m->NH);
-    linear_backward_params(G(m, Gr, k->qkvw), G(m, Gr, k->qkvb), dqkv, a->ln, N, C, 3 * C, 1);
-    linear_backward_input(D(m, a->ln), dqkv, W(m, P, k->qkvw), N, C, 3 * C);
+                 m->NH, HT(m));
+    linear_backward_params_by(F(m), G(m, Gr, k->qkvw), G(m, Gr, k->qkvb), dqkv, a->ln, N, C, 3 * C);
+    linear_backward_input_by(F(m), D(m, a->ln), dqkv, W(m, P, k->qkvw), N, C, 3 * C);
     layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
                        W(m, P, k->lnw), a->mean, a->rstd, N, C);
 }
@@ -345,11 +362,11 @@ static void cross_forward(s2s *m, const float *P, const cross_idx *k, cross_acts
 {
     const int B = m->B, T = m->T, S = m->S, N = B * T, C = m->C;
     layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
-    linear_forward(a->q, a->ln, W(m, P, k->qw), W(m, P, k->qb), N, C, C);
-    linear_forward(a->kv, m->enc, W(m, P, k->kvw), W(m, P, k->kvb), B * S, C, 2 * C);
+    linear_forward_by(F(m), a->q, a->ln, W(m, P, k->qw), W(m, P, k->qb), N, C, C);
+    linear_forward_by(F(m), a->kv, m->enc, W(m, P, k->kvw), W(m, P, k->kvb), B * S, C, 2 * C);
     mha_forward(a->y, a->att, a->q, C, a->kv, 2 * C, a->kv + C, 2 * C, m->slen, 0, B, T, S, C,
-                m->NH);
-    linear_forward(a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
+                m->NH, HT(m));
+    linear_forward_by(F(m), a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
     dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
     add_to(a->out, x, a->proj, (size_t)N * C);
 }
@@ -360,15 +377,14 @@ static void cross_backward(s2s *m, const float *P, float *Gr, const cross_idx *k
     const int B = m->B, T = m->T, S = m->S, N = B * T, C = m->C;
     float *dkv = D(m, a->kv);
     residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
-    linear_backward_params(G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C,
-                           1);
-    linear_backward_input(D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
+    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C);
+    linear_backward_input_by(F(m), D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
     mha_backward(D(m, a->q), dkv, dkv + C, m->scratch, D(m, a->y), a->q, C, a->kv, 2 * C,
-                 a->kv + C, 2 * C, a->att, m->slen, 0, B, T, S, C, m->NH);
-    linear_backward_params(G(m, Gr, k->kvw), G(m, Gr, k->kvb), dkv, m->enc, B * S, C, 2 * C, 1);
-    linear_backward_input(D(m, m->enc), dkv, W(m, P, k->kvw), B * S, C, 2 * C);
-    linear_backward_params(G(m, Gr, k->qw), G(m, Gr, k->qb), D(m, a->q), a->ln, N, C, C, 1);
-    linear_backward_input(D(m, a->ln), D(m, a->q), W(m, P, k->qw), N, C, C);
+                 a->kv + C, 2 * C, a->att, m->slen, 0, B, T, S, C, m->NH, HT(m));
+    linear_backward_params_by(F(m), G(m, Gr, k->kvw), G(m, Gr, k->kvb), dkv, m->enc, B * S, C, 2 * C);
+    linear_backward_input_by(F(m), D(m, m->enc), dkv, W(m, P, k->kvw), B * S, C, 2 * C);
+    linear_backward_params_by(F(m), G(m, Gr, k->qw), G(m, Gr, k->qb), D(m, a->q), a->ln, N, C, C);
+    linear_backward_input_by(F(m), D(m, a->ln), D(m, a->q), W(m, P, k->qw), N, C, C);
     layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
                        W(m, P, k->lnw), a->mean, a->rstd, N, C);
 }
@@ -378,9 +394,9 @@ static void mlp_forward(s2s *m, const float *P, const mlp_idx *k, mlp_acts *a, c
 {
     const int C = m->C;
     layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
-    linear_forward(a->h, a->ln, W(m, P, k->fcw), W(m, P, k->fcb), N, C, 4 * C);
+    linear_forward_by(F(m), a->h, a->ln, W(m, P, k->fcw), W(m, P, k->fcb), N, C, 4 * C);
     gelu_forward(a->g, a->h, (size_t)N * 4 * C);
-    linear_forward(a->proj, a->g, W(m, P, k->projw), W(m, P, k->projb), N, 4 * C, C);
+    linear_forward_by(F(m), a->proj, a->g, W(m, P, k->projw), W(m, P, k->projb), N, 4 * C, C);
     dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
     add_to(a->out, x, a->proj, (size_t)N * C);
 }
@@ -390,13 +406,12 @@ static void mlp_backward(s2s *m, const float *P, float *Gr, const mlp_idx *k, ml
 {
     const int C = m->C;
     residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
-    linear_backward_params(G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->g, N,
-                           4 * C, C, 1);
-    linear_backward_input(D(m, a->g), D(m, a->proj), W(m, P, k->projw), N, 4 * C, C);
+    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->g, N,
+                           4 * C, C);
+    linear_backward_input_by(F(m), D(m, a->g), D(m, a->proj), W(m, P, k->projw), N, 4 * C, C);
     gelu_backward(D(m, a->h), a->h, D(m, a->g), (size_t)N * 4 * C);
-    linear_backward_params(G(m, Gr, k->fcw), G(m, Gr, k->fcb), D(m, a->h), a->ln, N, C, 4 * C,
-                           1);
-    linear_backward_input(D(m, a->ln), D(m, a->h), W(m, P, k->fcw), N, C, 4 * C);
+    linear_backward_params_by(F(m), G(m, Gr, k->fcw), G(m, Gr, k->fcb), D(m, a->h), a->ln, N, C, 4 * C);
+    linear_backward_input_by(F(m), D(m, a->ln), D(m, a->h), W(m, P, k->fcw), N, C, 4 * C);
     layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
                        W(m, P, k->lnw), a->mean, a->rstd, N, C);
 }
@@ -460,14 +475,14 @@ static void decode(s2s *m, const float *P)
     }
     layernorm_forward(m->lnd, m->lnd_mean, m->lnd_rstd, y, W(m, P, m->lndw), W(m, P, m->lndb),
                       B * T, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B * T, V, C, 1.0f, m->lnd, C, wte, C,
-                0.0f, m->logits, V);
+    linear_forward_by(F(m), m->logits, m->lnd, wte, NULL, B * T, C, V); /* tied */
 }
 
 static void s2s_forward(model *base, const float *P, const batch *b, double *row_loss)
 {
     s2s *m = (s2s *)base;
     take_rows(m, b);
+    m->use_fixed = !b->fast;
     m->drop = b->train && m->dropout > 0.0f;
     m->seed = b->seed;
     m->stream = b->call_stream;
@@ -558,7 +573,7 @@ static int cache_init(step_cache *c, const s2s *m, const float *P, int R)
     c->att = c->lnf + r * C;
     c->logits = c->att + (size_t)m->NH * m->L;
     for (int l = 0; l < m->layers; l++) /* the encoder ran for one row: m->enc [S, C] */
-        linear_forward(c->xkv + (size_t)l * m->S * 2 * C, m->enc, W(m, P, m->dcross[l].kvw),
+        linear_forward_by(F(m), c->xkv + (size_t)l * m->S * 2 * C, m->enc, W(m, P, m->dcross[l].kvw),
                        W(m, P, m->dcross[l].kvb), m->S, m->C, 2 * m->C);
     return 0;
 }
@@ -585,34 +600,33 @@ static void step_logits(s2s *m, const float *P, step_cache *c, const int32_t *to
         const mlp_idx *f = &m->dmlp[l];
         float *kc = c->k[0] + (size_t)l * c->R * L * C, *vc = c->v[0] + (size_t)l * c->R * L * C;
         layernorm_forward(c->ln, c->mean, c->rstd, c->x, W(m, P, a->lnw), W(m, P, a->lnb), R, C);
-        linear_forward(c->qkv, c->ln, W(m, P, a->qkvw), W(m, P, a->qkvb), R, C, 3 * C);
+        linear_forward_by(F(m), c->qkv, c->ln, W(m, P, a->qkvw), W(m, P, a->qkvb), R, C, 3 * C);
         for (int r = 0; r < R; r++) {
             float *kr = kc + ((size_t)r * L + t) * C, *vr = vc + ((size_t)r * L + t) * C;
             memcpy(kr, c->qkv + (size_t)r * 3 * C + C, (size_t)C * sizeof *kr);
             memcpy(vr, c->qkv + (size_t)r * 3 * C + 2 * C, (size_t)C * sizeof *vr);
             mha_forward(c->y + (size_t)r * C, c->att, c->qkv + (size_t)r * 3 * C, 3 * C,
                         kc + (size_t)r * L * C, C, vc + (size_t)r * L * C, C, NULL, 0, 1, 1, t + 1,
-                        C, NH);
+                        C, NH, HT(m));
         }
-        linear_forward(c->proj, c->y, W(m, P, a->projw), W(m, P, a->projb), R, C, C);
+        linear_forward_by(F(m), c->proj, c->y, W(m, P, a->projw), W(m, P, a->projb), R, C, C);
         add_in(c->x, c->proj, n);
         layernorm_forward(c->ln, c->mean, c->rstd, c->x, W(m, P, x->lnw), W(m, P, x->lnb), R, C);
-        linear_forward(c->qkv, c->ln, W(m, P, x->qw), W(m, P, x->qb), R, C, C);
+        linear_forward_by(F(m), c->qkv, c->ln, W(m, P, x->qw), W(m, P, x->qb), R, C, C);
         const float *kv = c->xkv + (size_t)l * c->S * 2 * C;
         for (int r = 0; r < R; r++)
             mha_forward(c->y + (size_t)r * C, c->att, c->qkv + (size_t)r * C, C, kv, 2 * C, kv + C,
-                        2 * C, NULL, 0, 1, 1, c->S, C, NH);
-        linear_forward(c->proj, c->y, W(m, P, x->projw), W(m, P, x->projb), R, C, C);
+                        2 * C, NULL, 0, 1, 1, c->S, C, NH, HT(m));
+        linear_forward_by(F(m), c->proj, c->y, W(m, P, x->projw), W(m, P, x->projb), R, C, C);
         add_in(c->x, c->proj, n);
         layernorm_forward(c->ln, c->mean, c->rstd, c->x, W(m, P, f->lnw), W(m, P, f->lnb), R, C);
-        linear_forward(c->h, c->ln, W(m, P, f->fcw), W(m, P, f->fcb), R, C, 4 * C);
+        linear_forward_by(F(m), c->h, c->ln, W(m, P, f->fcw), W(m, P, f->fcb), R, C, 4 * C);
         gelu_forward(c->g, c->h, 4 * n);
-        linear_forward(c->proj, c->g, W(m, P, f->projw), W(m, P, f->projb), R, 4 * C, C);
+        linear_forward_by(F(m), c->proj, c->g, W(m, P, f->projw), W(m, P, f->projb), R, 4 * C, C);
         add_in(c->x, c->proj, n);
     }
     layernorm_forward(c->lnf, c->mean, c->rstd, c->x, W(m, P, m->lndw), W(m, P, m->lndb), R, C);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, R, m->V, C, 1.0f, c->lnf, C, wte, C,
-                0.0f, c->logits, m->V);
+    linear_forward_by(F(m), c->logits, c->lnf, wte, NULL, R, C, m->V);
 }
 
 /* Hypothesis k of the next step continues hypothesis `from`: its cached
@@ -641,6 +655,7 @@ static int s2s_translate(model *base, const float *P, const int32_t *src, int n,
     n = n < L - 1 ? n : L - 1;
     max = max < L ? max : L;
     max = max < 511 ? max : 511;
+    m->use_fixed = 1;
     m->drop = 0;
     m->B = 1;
     m->S = n + 1;
@@ -731,10 +746,8 @@ static void s2s_backward(model *base, const float *P, float *Gr, const batch *b,
     float *dlogits = D(m, m->logits);
     crossentropy_backward(dlogits, m->logits, m->tgt, B * T, V, scale * m->row_weight);
     const float *wte = W(m, P, m->wte);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B * T, C, V, 1.0f, dlogits, V, wte, C,
-                1.0f, D(m, m->lnd), C);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, V, C, B * T, 1.0f, dlogits, V, m->lnd, C,
-                1.0f, G(m, Gr, m->wte), C);
+    linear_backward_input_by(F(m), D(m, m->lnd), dlogits, wte, B * T, C, V);
+    linear_backward_params_by(F(m), G(m, Gr, m->wte), NULL, dlogits, m->lnd, B * T, C, V);
     const int last = m->layers - 1;
     const float *y = m->layers ? m->dm[last].out : m->xdec;
     layernorm_backward(D(m, y), G(m, Gr, m->lndw), G(m, Gr, m->lndb), D(m, m->lnd), y,
@@ -762,6 +775,7 @@ void seq2seq_next_logits(model *base, const float *P, const int32_t *src, int n,
 {
     s2s *m = (s2s *)base;
     const int V = m->V;
+    m->use_fixed = 1;
     m->drop = 0;
     m->B = 1;
     m->S = n + 1;

@@ -106,7 +106,7 @@ static const float *P(const vae *m, const float *params, int idx)
     return params + m->base.params.v[idx].offset;
 }
 
-/* The fixed-order products in a tree call, OpenBLAS otherwise. */
+/* The fixed-order products in every call but fast training's (OpenBLAS). */
 static const linear_fixed *fixed_of(const vae *m) { return m->use_fixed ? &m->fixed : NULL; }
 
 void vae_encode(vae *m, const float *params, const float *x, int R)
@@ -410,7 +410,7 @@ static void draw_eps(vae *m, const batch *b)
 static void vae_forward_batch(model *base, const float *params, const batch *b, double *row_loss)
 {
     vae *m = (vae *)base;
-    m->use_fixed = b->tree;
+    m->use_fixed = !b->fast;
     m->fixed.nseg = b->nseg;
     draw_eps(m, b);
     vae_forward(m, params, b->x, m->eps, b->rows, row_loss);
@@ -442,7 +442,8 @@ static void vae_images(model *base, const float *params, const batch *b, float *
 {
     vae *m = (vae *)base;
     const int L = m->latent;
-    m->use_fixed = 0;
+    m->use_fixed = 1; /* one segment: the same bits on every CPU */
+    m->fixed.nseg = 1;
     for (int j = 0; j < b->rows; j++)
         rng_normals(b->seed, b->key[j].stream, b->purpose, b->key[j].a, b->key[j].b,
                     m->z + (size_t)j * L, (size_t)L);
@@ -453,7 +454,8 @@ static void vae_images(model *base, const float *params, const batch *b, float *
 static void vae_reconstruct(model *base, const float *params, const batch *b, float *out)
 {
     vae *m = (vae *)base;
-    m->use_fixed = 0;
+    m->use_fixed = 1; /* one segment: the same bits on every CPU */
+    m->fixed.nseg = 1;
     vae_encode(m, params, b->x, b->rows);
     memcpy(m->z, m->mu, (size_t)b->rows * m->latent * sizeof(float));
     decoded_images(m, params, b->rows, out);

@@ -1,4 +1,4 @@
-/* Multi-head attention, scores Q K^T / sqrt(hs) by sgemm per sequence and
+/* Multi-head attention, scores Q K^T / sqrt(hs) per sequence and
  * head, softmax over the keys a query may see, then P V.
  *
  * mha_*: Tq queries over Tk keys per sequence, the rows of q, k and v at
@@ -11,6 +11,11 @@
  * the encoder's output, klen the sources' lengths. The backward pass adds
  * into dq, dk and dv and uses scratch of Tq * Tk floats.
  *
+ * fixed NULL: the products through OpenBLAS (fast mode; its bits depend on
+ * the kernel). Otherwise the fixed-order products of gemm.h (the scale
+ * applied after the product), with fixed as room for hs * Tk floats: the
+ * same bits on every CPU, for any number of sequences in the call.
+ *
  * attention_*: the causal self-attention of one qkv [B, T, 3C] buffer
  * (queries, keys, values side by side), as the GPT uses it. */
 #ifndef TRAINER_ATTENTION_H
@@ -18,14 +23,15 @@
 
 void mha_forward(float *out, float *att, const float *q, int qs, const float *k, int ks,
                  const float *v, int vs, const int *klen, int causal, int B, int Tq, int Tk,
-                 int C, int NH);
+                 int C, int NH, float *fixed);
 void mha_backward(float *dq, float *dk, float *dv, float *scratch, const float *dout,
                   const float *q, int qs, const float *k, int ks, const float *v, int vs,
                   const float *att, const int *klen, int causal, int B, int Tq, int Tk, int C,
-                  int NH);
+                  int NH, float *fixed);
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH,
+                       float *fixed);
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
-                        const float *att, int B, int T, int C, int NH);
+                        const float *att, int B, int T, int C, int NH, float *fixed);
 
 #endif

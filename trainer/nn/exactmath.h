@@ -26,9 +26,16 @@ static inline float exp_f(float x)
 {
     const float lo = -87.3f, hi = 88.7f;
     const float log2e = 1.44269504f, ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-6f;
-    const float round = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
-    const float xc = x < lo ? lo : x > hi ? hi : x;
-    const float k = (xc * log2e + round) - round;
+    float xc = x < lo ? lo : x;
+    xc = xc > hi ? hi : xc;
+    /* adding 1.5 * 2^23 rounds to an integer, which then stands in the low
+     * bits of the sum: k's float for the reduction, its int from the bits */
+    union {
+        float f;
+        int32_t i;
+    } t = {.f = xc * log2e + 12582912.0f};
+    const float k = t.f - 12582912.0f;
+    const int32_t ki = t.i - 0x4b400000;
     const float r = (xc - k * ln2_hi) - k * ln2_lo;
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
@@ -39,13 +46,23 @@ static inline float exp_f(float x)
     p = p * r + 1.0f;
     p = p * r + 1.0f;
     /* 2^k as two halves, so that k = 128 (p < 1 there) stays finite */
-    const int32_t k1 = (int32_t)k / 2, k2 = (int32_t)k - k1;
     union {
         int32_t i;
         float f;
-    } s1 = {.i = (k1 + 127) << 23}, s2 = {.i = (k2 + 127) << 23};
-    const float y = p * s1.f * s2.f;
-    return x < lo ? 0.0f : x > hi ? __builtin_inff() : x != x ? x : y;
+    } s1 = {.i = ((ki >> 1) + 127) << 23}, s2 = {.i = ((ki - (ki >> 1)) + 127) << 23};
+    /* out of range: 0 or +inf, chosen by integer tests of x's bits (float
+     * selects between computed values would keep a loop from vectorizing:
+     * with trapping math the compiler will not compute both sides) */
+    union {
+        float f;
+        int32_t i;
+    } xb = {.f = x}, y = {.f = p * s1.f * s2.f};
+    const int32_t mag = xb.i & INT32_MAX, finite_or_inf = mag <= 0x7f800000;
+    const int32_t under = (xb.i < 0) & (mag > 0x42ae999a) & finite_or_inf; /* x < -87.3 */
+    const int32_t over = (xb.i >= 0) & (mag > 0x42b16666) & finite_or_inf; /* x > 88.7 */
+    y.i = under ? 0 : y.i;
+    y.i = over ? 0x7f800000 : y.i;
+    return y.f; /* NaN stays NaN: r and p are */
 }
 
 /* e^x in double for |x| up to 708 (0 below -708.3, +inf above 709.7): x =

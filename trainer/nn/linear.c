@@ -113,7 +113,7 @@ void linear_backward_params_by(const linear_fixed *f, float *dweight, float *dbi
                                const float *dout, const float *inp, int B, int C, int OC)
 {
     if (f)
-        linear_backward_params_fixed(f, dweight, dbias, dout, inp, B, C, OC, 1);
+        linear_backward_params_fixed(f, dweight, dbias, dout, inp, B, C, OC, !f->accumulate);
     else
         linear_backward_params(dweight, dbias, dout, inp, B, C, OC, 1);
 }

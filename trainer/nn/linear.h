@@ -26,6 +26,7 @@ void linear_backward_params(float *dweight, float *dbias, const float *dout, con
 typedef struct {
     int nseg;
     float *scratch;
+    int accumulate; /* the _by functions' parameter gradients: added to, not written */
 } linear_fixed;
 
 void linear_forward_fixed(const linear_fixed *f, float *out, const float *inp,
@@ -38,8 +39,9 @@ void linear_backward_params_fixed(const linear_fixed *f, float *dweight, float *
 
 /* For models that run either way: the OpenBLAS products when f is NULL,
  * else the fixed-order ones. The parameter gradients are added to without
- * f, and written with it (a tree call is a whole step's one contribution,
- * model.h's tree_lanes). */
+ * f; with it they are written (a tree call is a whole step's one
+ * contribution, model.h's tree_lanes), or added to when f->accumulate is
+ * set (the language models, whose backward always adds). */
 void linear_forward_by(const linear_fixed *f, float *out, const float *inp, const float *weight,
                        const float *bias, int B, int C, int OC);
 void linear_backward_input_by(const linear_fixed *f, float *dinp, const float *dout,

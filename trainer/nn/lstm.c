@@ -3,7 +3,6 @@
 #include "activation.h"
 #include "linear.h"
 
-#include <cblas.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -47,7 +46,7 @@ static inline float finish(const v16 *acc, const float *x, const float *y, int k
 
 /* out[m, n] += a[m, :] . W[n, :] for m < M, n < N; rows of a, out strided.
  * Blocks of 4 rows of a by 4 rows of W share their loads. */
-VECTOR_CLONES static void times_wt(float *out, int ldo, const float *a, int lda, const float *W,
+VECTOR_CLONES void times_wt(float *out, int ldo, const float *a, int lda, const float *W,
                                    int M, int N, int K)
 {
     const int K16 = K / 16 * 16;
@@ -130,12 +129,12 @@ static void cell(float *restrict g, float *restrict c, float *restrict tc, float
 
 void lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x,
                         const float *Wih, const float *Whh, const float *bias, int B, int nseg,
-                        int T, int In, int H)
+                        int T, int In, int H, const linear_fixed *f)
 {
     const int G = 4 * H, rows = B / nseg * T;
     for (int s = 0; s < nseg; s++)
-        linear_forward(gates + (size_t)s * rows * G, x + (size_t)s * rows * In, Wih, bias, rows,
-                       In, G);
+        linear_forward_by(f, gates + (size_t)s * rows * G, x + (size_t)s * rows * In, Wih, bias,
+                          rows, In, G);
     for (int t = 0; t < T; t++) {
         if (t > 0) /* rows b * T + t of gates += h[b * T + t - 1] . Whh^T */
             times_wt(gates + (size_t)t * G, T * G, h + (size_t)(t - 1) * H, T * H, Whh, B, G, H);
@@ -176,7 +175,7 @@ void lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh, floa
                          float *dh, float *dgates, float *hprev, float *dc, const float *x,
                          const float *h, const float *c, const float *tc, const float *gates,
                          const float *Wih, const float *Whh, int B, int nseg, int T, int In,
-                         int H)
+                         int H, const linear_fixed *f)
 {
     const int G = 4 * H, rows = B / nseg * T;
     memset(dc, 0, (size_t)B * H * sizeof(float));
@@ -189,7 +188,7 @@ void lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh, floa
         if (t > 0) /* dh[b * T + t - 1] += dgates[b * T + t] . Whh */
             times_w(dh + (size_t)(t - 1) * H, T * H, dgates + (size_t)t * G, T * G, Whh, B, G, H);
     }
-    /* the recurrent weights see h shifted by one step: one sgemm for all */
+    /* the recurrent weights see h shifted by one step: one product for all */
     for (int b = 0; b < B; b++) {
         float *dst = hprev + (size_t)b * T * H;
         memset(dst, 0, (size_t)H * sizeof(float));
@@ -197,11 +196,10 @@ void lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh, floa
     }
     for (int s = 0; s < nseg; s++) {
         const size_t r0 = (size_t)s * rows;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, G, H, rows, 1.0f, dgates + r0 * G, G,
-                    hprev + r0 * H, H, 1.0f, dWhh[s], H);
-        linear_backward_params(dWih[s], dbias[s], dgates + r0 * G, x + r0 * In, rows, In, G, 1);
+        linear_backward_params_by(f, dWhh[s], NULL, dgates + r0 * G, hprev + r0 * H, rows, H, G);
+        linear_backward_params_by(f, dWih[s], dbias[s], dgates + r0 * G, x + r0 * In, rows, In, G);
         if (dx)
-            linear_backward_input(dx + r0 * In, dgates + r0 * G, Wih, rows, In, G);
+            linear_backward_input_by(f, dx + r0 * In, dgates + r0 * G, Wih, rows, In, G);
     }
 }
 
@@ -210,8 +208,8 @@ void lstm_layer_step(float *h, float *c, float *gates, const float *x, const flo
 {
     const int G = 4 * H;
     memcpy(gates, bias, (size_t)G * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, G, In, 1.0f, Wih, In, x, 1, 1.0f, gates, 1);
-    cblas_sgemv(CblasRowMajor, CblasNoTrans, G, H, 1.0f, Whh, H, h, 1, 1.0f, gates, 1);
+    times_wt(gates, G, x, In, Wih, 1, G, In);
+    times_wt(gates, G, h, H, Whh, 1, G, H);
     float *gi = gates, *gf = gates + H, *gg = gates + 2 * H, *go = gates + 3 * H;
     for (int j = 0; j < H; j++) {
         float i = sigmoid_poly(gi[j]), f = sigmoid_poly(gf[j]), g = tanh_poly(gg[j]);
