@@ -715,7 +715,8 @@ static void lstm_layer_grads(float *dx, float *dwih, float *dwhh, float *dbias)
     float dh[LB * LT * LH], dg[LB * LT * 4 * LH], hprev[LB * LT * LH], dc[LB * LH];
     memcpy(dh, sr2, sizeof dh);
     if (use_fault) {
-        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH, &lstm_fixed);
+        faulty_lstm_layer_forward(h, c, tc, g, sx, swih, swhh, sbias, LB, 1, LT, LI, LH,
+                                  &lstm_fixed);
         faulty_lstm_layer_backward(dx, &dwih, &dwhh, &dbias, dh, dg, hprev, dc, sx, h, c, tc, g,
                                    swih, swhh, LB, 1, LT, LI, LH, &lstm_fixed);
     } else {

@@ -59,8 +59,9 @@ void stats_finish(const feature_stats *s, double *mu, double *cov)
  * Jacobi rotations (Golub and Van Loan, Algorithm 8.5.3) in a fixed order:
  * plain double arithmetic and square roots, so the same bits on every CPU
  * and with any LAPACK (OpenBLAS's dsyev, used before, rounds by its
- * kernel). Reads the upper triangle, as dsyev's "U". Sweeps until the off-diagonal part is below 1e-14 of the
- * diagonal's size, at most 60; -1 when it does not get there. */
+ * kernel). Reads the upper triangle, as dsyev's "U". Sweeps until the
+ * off-diagonal part is below 1e-14 of the diagonal's size, at most 60; -1
+ * when it does not get there. */
 static int eigen(const double *a0, int d, double *v, double *w)
 {
     const size_t n = (size_t)d;

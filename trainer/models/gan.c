@@ -201,7 +201,10 @@ static void generator_backward(gan *m, const float *params, float *grads, int R)
 }
 
 /* d softplus(s x) / dx = s sigmoid(s x) */
-static float sigmoid1(float x) { return x >= 0 ? 1.0f / (1.0f + exp_f(-x)) : exp_f(x) / (1.0f + exp_f(x)); }
+static float sigmoid1(float x)
+{
+    return x >= 0 ? 1.0f / (1.0f + exp_f(-x)) : exp_f(x) / (1.0f + exp_f(x));
+}
 
 void gan_backward(gan *m, const float *params, float *grads, int R, int phase, float scale)
 {

@@ -236,8 +236,7 @@ void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32
         float *ln2 = a.ln2, *fch = a.fch, *fch_gelu = a.fch_gelu, *fcproj = a.fcproj, *res3 = a.res3;
         layernorm_forward(ln1, a.ln1_mean, a.ln1_rstd, residual, W(m, params, k->ln1w),
                           W(m, params, k->ln1b), BT, C);
-        linear_forward_by(f, qkv, ln1, W(m, params, k->qkvw), W(m, params, k->qkvb), BT, C,
-                          3 * C);
+        linear_forward_by(f, qkv, ln1, W(m, params, k->qkvw), W(m, params, k->qkvb), BT, C, 3 * C);
         attention_forward(atty, a.att, qkv, B, T, C, m->NH, head_t_of(m));
         linear_forward_by(f, attproj, atty, W(m, params, k->projw), W(m, params, k->projb), BT, C,
                           C);
@@ -250,8 +249,8 @@ void gpt_forward(gpt *m, const float *params, const int32_t *tokens, const int32
                           W(m, params, k->ln2b), BT, C);
         linear_forward_by(f, fch, ln2, W(m, params, k->fcw), W(m, params, k->fcb), BT, C, 4 * C);
         gelu_forward(fch_gelu, fch, (size_t)BT * 4 * C);
-        linear_forward_by(f, fcproj, fch_gelu, W(m, params, k->fcprojw),
-                          W(m, params, k->fcprojb), BT, 4 * C, C);
+        linear_forward_by(f, fcproj, fch_gelu, W(m, params, k->fcprojw), W(m, params, k->fcprojb),
+                          BT, 4 * C, C);
         if (drop) {
             make_mask(a.mask2, (size_t)BT * C, m->dropout, noise, (uint32_t)(2 * l + 1));
             mul(fcproj, a.mask2, (size_t)BT * C);

@@ -87,7 +87,8 @@ int lstm_build(lstm *m, int V, int maxT, int E, int H, int L, float dropout, int
     m->views = calloc(3 * (size_t)maxB, sizeof *m->views);
     /* the fixed-order products' transposes: rows * (in + out), the widest
      * being the gates (E or H in, 4H out) or the logits (H + V) */
-    const size_t in = (size_t)(E > H ? E : H), out = 4 * (size_t)H > (size_t)V ? 4 * (size_t)H : (size_t)V;
+    const size_t in = (size_t)(E > H ? E : H),
+                 out = 4 * (size_t)H > (size_t)V ? 4 * (size_t)H : (size_t)V;
     m->fixed = (linear_fixed){.nseg = 1,
                               .scratch = calloc((size_t)maxB * maxT * (in + out), sizeof(float)),
                               .accumulate = 1};
@@ -200,8 +201,8 @@ void lstm_backward(lstm *m, const float *params, float *const *grads, const int3
         const size_t r0 = (size_t)s * rows;
         linear_backward_params_by(F(m), P(m, grads[s], m->out_w), P(m, grads[s], m->out_b),
                                   m->dlogits + r0 * V, m->h[m->L - 1] + r0 * H, rows, H, V);
-        linear_backward_input_by(F(m), m->dh + r0 * H, m->dlogits + r0 * V,
-                                 W(m, params, m->out_w), rows, H, V);
+        linear_backward_input_by(F(m), m->dh + r0 * H, m->dlogits + r0 * V, W(m, params, m->out_w),
+                                 rows, H, V);
     }
     for (int l = m->L - 1; l >= 0; l--) {
         const int In = l ? H : m->E;

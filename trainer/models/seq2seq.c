@@ -333,8 +333,8 @@ static void attn_forward(s2s *m, const float *P, const attn_idx *k, attn_acts *a
     const int N = B * T, C = m->C;
     layernorm_forward(a->ln, a->mean, a->rstd, x, W(m, P, k->lnw), W(m, P, k->lnb), N, C);
     linear_forward_by(F(m), a->qkv, a->ln, W(m, P, k->qkvw), W(m, P, k->qkvb), N, C, 3 * C);
-    mha_forward(a->y, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, klen,
-                causal, B, T, T, C, m->NH, HT(m));
+    mha_forward(a->y, a->att, a->qkv, 3 * C, a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, klen, causal,
+                B, T, T, C, m->NH, HT(m));
     linear_forward_by(F(m), a->proj, a->y, W(m, P, k->projw), W(m, P, k->projb), N, C, C);
     dropout_mask(m, a->mask, a->proj, (size_t)N * C, site);
     add_to(a->out, x, a->proj, (size_t)N * C);
@@ -346,11 +346,11 @@ static void attn_backward(s2s *m, const float *P, float *Gr, const attn_idx *k, 
     const int N = B * T, C = m->C;
     float *dqkv = D(m, a->qkv);
     residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
-    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C);
+    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N,
+                              C, C);
     linear_backward_input_by(F(m), D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
-    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, m->scratch, D(m, a->y), a->qkv, 3 * C,
-                 a->qkv + C, 3 * C, a->qkv + 2 * C, 3 * C, a->att, klen, causal, B, T, T, C,
-                 m->NH, HT(m));
+    mha_backward(dqkv, dqkv + C, dqkv + 2 * C, m->scratch, D(m, a->y), a->qkv, 3 * C, a->qkv + C,
+                 3 * C, a->qkv + 2 * C, 3 * C, a->att, klen, causal, B, T, T, C, m->NH, HT(m));
     linear_backward_params_by(F(m), G(m, Gr, k->qkvw), G(m, Gr, k->qkvb), dqkv, a->ln, N, C, 3 * C);
     linear_backward_input_by(F(m), D(m, a->ln), dqkv, W(m, P, k->qkvw), N, C, 3 * C);
     layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
@@ -377,11 +377,13 @@ static void cross_backward(s2s *m, const float *P, float *Gr, const cross_idx *k
     const int B = m->B, T = m->T, S = m->S, N = B * T, C = m->C;
     float *dkv = D(m, a->kv);
     residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
-    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N, C, C);
+    linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->y, N,
+                              C, C);
     linear_backward_input_by(F(m), D(m, a->y), D(m, a->proj), W(m, P, k->projw), N, C, C);
-    mha_backward(D(m, a->q), dkv, dkv + C, m->scratch, D(m, a->y), a->q, C, a->kv, 2 * C,
-                 a->kv + C, 2 * C, a->att, m->slen, 0, B, T, S, C, m->NH, HT(m));
-    linear_backward_params_by(F(m), G(m, Gr, k->kvw), G(m, Gr, k->kvb), dkv, m->enc, B * S, C, 2 * C);
+    mha_backward(D(m, a->q), dkv, dkv + C, m->scratch, D(m, a->y), a->q, C, a->kv, 2 * C, a->kv + C,
+                 2 * C, a->att, m->slen, 0, B, T, S, C, m->NH, HT(m));
+    linear_backward_params_by(F(m), G(m, Gr, k->kvw), G(m, Gr, k->kvb), dkv, m->enc, B * S, C,
+                              2 * C);
     linear_backward_input_by(F(m), D(m, m->enc), dkv, W(m, P, k->kvw), B * S, C, 2 * C);
     linear_backward_params_by(F(m), G(m, Gr, k->qw), G(m, Gr, k->qb), D(m, a->q), a->ln, N, C, C);
     linear_backward_input_by(F(m), D(m, a->ln), D(m, a->q), W(m, P, k->qw), N, C, C);
@@ -407,10 +409,11 @@ static void mlp_backward(s2s *m, const float *P, float *Gr, const mlp_idx *k, ml
     const int C = m->C;
     residual_backward(m, D(m, a->proj), D(m, x), D(m, a->out), a->mask, (size_t)N * C);
     linear_backward_params_by(F(m), G(m, Gr, k->projw), G(m, Gr, k->projb), D(m, a->proj), a->g, N,
-                           4 * C, C);
+                              4 * C, C);
     linear_backward_input_by(F(m), D(m, a->g), D(m, a->proj), W(m, P, k->projw), N, 4 * C, C);
     gelu_backward(D(m, a->h), a->h, D(m, a->g), (size_t)N * 4 * C);
-    linear_backward_params_by(F(m), G(m, Gr, k->fcw), G(m, Gr, k->fcb), D(m, a->h), a->ln, N, C, 4 * C);
+    linear_backward_params_by(F(m), G(m, Gr, k->fcw), G(m, Gr, k->fcb), D(m, a->h), a->ln, N, C,
+                              4 * C);
     linear_backward_input_by(F(m), D(m, a->ln), D(m, a->h), W(m, P, k->fcw), N, C, 4 * C);
     layernorm_backward(D(m, x), G(m, Gr, k->lnw), G(m, Gr, k->lnb), D(m, a->ln), x,
                        W(m, P, k->lnw), a->mean, a->rstd, N, C);
@@ -573,8 +576,9 @@ static int cache_init(step_cache *c, const s2s *m, const float *P, int R)
     c->att = c->lnf + r * C;
     c->logits = c->att + (size_t)m->NH * m->L;
     for (int l = 0; l < m->layers; l++) /* the encoder ran for one row: m->enc [S, C] */
-        linear_forward_by(F(m), c->xkv + (size_t)l * m->S * 2 * C, m->enc, W(m, P, m->dcross[l].kvw),
-                       W(m, P, m->dcross[l].kvb), m->S, m->C, 2 * m->C);
+        linear_forward_by(F(m), c->xkv + (size_t)l * m->S * 2 * C, m->enc,
+                          W(m, P, m->dcross[l].kvw), W(m, P, m->dcross[l].kvb), m->S, m->C,
+                          2 * m->C);
     return 0;
 }
 
@@ -664,7 +668,8 @@ static int s2s_translate(model *base, const float *P, const int32_t *src, int n,
     m->slen[0] = n + 1;
     encode(m, P);
     step_cache c;
-    hypothesis *live = calloc((size_t)beam, sizeof *live), *next = calloc((size_t)beam, sizeof *next);
+    hypothesis *live = calloc((size_t)beam, sizeof *live),
+               *next = calloc((size_t)beam, sizeof *next);
     hypothesis *done = calloc((size_t)beam, sizeof *done);
     candidate *cand = malloc((size_t)beam * beam * sizeof *cand);
     float *lp = malloc((size_t)V * sizeof *lp);

@@ -24,19 +24,25 @@
  * branches, so loops calling it vectorize. */
 static inline float exp_f(float x)
 {
-    const float lo = -87.3f, hi = 88.7f;
     const float log2e = 1.44269504f, ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-6f;
-    float xc = x < lo ? lo : x;
-    xc = xc > hi ? hi : xc;
+    /* x clamped to [-87.3, 88.7] on its bits: integer selects, which keep a
+     * loop branch-free whatever the compiler assumes of float traps */
+    union {
+        float f;
+        int32_t i;
+    } xb = {.f = x}, xc;
+    const int32_t mag = xb.i & INT32_MAX, sign = xb.i & INT32_MIN;
+    const int32_t cap = sign ? 0x42ae999a : 0x42b16666; /* 87.3f, 88.7f */
+    xc.i = sign | (mag < cap ? mag : cap);
     /* adding 1.5 * 2^23 rounds to an integer, which then stands in the low
      * bits of the sum: k's float for the reduction, its int from the bits */
     union {
         float f;
         int32_t i;
-    } t = {.f = xc * log2e + 12582912.0f};
+    } t = {.f = xc.f * log2e + 12582912.0f};
     const float k = t.f - 12582912.0f;
     const int32_t ki = t.i - 0x4b400000;
-    const float r = (xc - k * ln2_hi) - k * ln2_lo;
+    const float r = (xc.f - k * ln2_hi) - k * ln2_lo;
     float p = 1.0f / 5040.0f;
     p = p * r + 1.0f / 720.0f;
     p = p * r + 1.0f / 120.0f;
@@ -49,20 +55,14 @@ static inline float exp_f(float x)
     union {
         int32_t i;
         float f;
-    } s1 = {.i = ((ki >> 1) + 127) << 23}, s2 = {.i = ((ki - (ki >> 1)) + 127) << 23};
-    /* out of range: 0 or +inf, chosen by integer tests of x's bits (float
-     * selects between computed values would keep a loop from vectorizing:
-     * with trapping math the compiler will not compute both sides) */
-    union {
-        float f;
-        int32_t i;
-    } xb = {.f = x}, y = {.f = p * s1.f * s2.f};
-    const int32_t mag = xb.i & INT32_MAX, finite_or_inf = mag <= 0x7f800000;
-    const int32_t under = (xb.i < 0) & (mag > 0x42ae999a) & finite_or_inf; /* x < -87.3 */
-    const int32_t over = (xb.i >= 0) & (mag > 0x42b16666) & finite_or_inf; /* x > 88.7 */
-    y.i = under ? 0 : y.i;
-    y.i = over ? 0x7f800000 : y.i;
-    return y.f; /* NaN stays NaN: r and p are */
+    } s1 = {.i = ((ki >> 1) + 127) << 23}, s2 = {.i = ((ki - (ki >> 1)) + 127) << 23},
+      y = {.f = p * s1.f * s2.f};
+    /* out of range: 0 or +inf; NaN stays NaN. Masks, not selects: the
+     * compiler would not compute a trapping product for one side only */
+    const int32_t nan = -(mag > 0x7f800000), beyond = -(mag > cap) & ~nan;
+    const int32_t edge = sign ? 0 : 0x7f800000;
+    y.i = (y.i & ~(beyond | nan)) | (edge & beyond) | (0x7fc00000 & nan);
+    return y.f;
 }
 
 /* e^x in double for |x| up to 708 (0 below -708.3, +inf above 709.7): x =
