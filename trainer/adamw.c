@@ -1,5 +1,7 @@
 #include "adamw.h"
 
+#include "nn/exactmath.h"
+
 #include <math.h>
 
 /* Vectorized, at the widest width the CPU has: each element's arithmetic is
@@ -16,8 +18,8 @@ ADAM_CLONES void adamw_update(float *restrict param, const float *restrict grad,
                   float *restrict v, size_t n, const adamw_hparams *h, long t, int decay)
 {
     const float b1 = h->beta1, b2 = h->beta2, lr = h->lr, eps = h->eps;
-    const float c1 = (float)(1.0 / (1.0 - pow(b1, (double)t)));
-    const float c2 = (float)(1.0 / (1.0 - pow(b2, (double)t)));
+    const float c1 = (float)(1.0 / (1.0 - powi_d(b1, t)));
+    const float c2 = (float)(1.0 / (1.0 - powi_d(b2, t)));
     const float wd = decay ? h->lr * h->weight_decay : 0.0f;
     for (size_t i = 0; i < n; i++) {
         float g = grad[i];

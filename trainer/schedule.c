@@ -1,5 +1,7 @@
 #include "schedule.h"
 
+#include "nn/exactmath.h"
+
 #include <math.h>
 
 double lr_at(double lr, int warmup, double min_lr_frac, long step, long total)
@@ -11,7 +13,9 @@ double lr_at(double lr, int warmup, double min_lr_frac, long step, long total)
     double progress = span > 0 ? (t - warmup) / span : 1.0;
     progress = progress > 1.0 ? 1.0 : progress;
     double lo = lr * min_lr_frac;
-    return lo + 0.5 * (1.0 + cos(M_PI * progress)) * (lr - lo);
+    double sine, cosine; /* of pi progress: half a turn at the end */
+    sincos_turns_d(0.5 * progress, &sine, &cosine);
+    return lo + 0.5 * (1.0 + cosine) * (lr - lo);
 }
 
 long total_steps(long steps, double epochs, double n_units, int batch, int units_per_row)

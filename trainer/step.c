@@ -13,6 +13,7 @@
 #include "run.h"
 
 #include "adamw.h"
+#include "nn/exactmath.h"
 #include "philox.h"
 #include "schedule.h"
 #include "signals.h"
@@ -691,7 +692,7 @@ static int rt_bin(double e)
 {
     if (!(e > 1e-12))
         return 0;
-    const int k = (int)ceil(10.0 * log10(e / 1e-12));
+    const int k = (int)ceil(10.0 * log_d(e / 1e-12) / 2.302585092994046); /* ln 10 */
     return k < RT_BINS - 1 ? k : RT_BINS - 1;
 }
 
@@ -701,7 +702,7 @@ static double rt_bound(const double *bins, double rows, double share)
     for (int k = 0; k < RT_BINS; k++) {
         seen += bins[k];
         if (seen >= share * rows)
-            return 1e-12 * pow(10.0, k / 10.0);
+            return 1e-12 * exp_d(k / 10.0 * 2.302585092994046);
     }
     return INFINITY;
 }

@@ -174,4 +174,15 @@ static inline void sincos_turns_d(double u, double *s, double *c)
     *c = quarter == 0 ? cs : quarter == 1 ? -sn : quarter == 2 ? -cs : sn;
 }
 
+/* x^n for a whole n >= 0 by repeated squaring: a fixed sequence of
+ * products for each n (the Adam bias corrections). */
+static inline double powi_d(double x, long n)
+{
+    double r = 1.0;
+    for (; n > 0; n >>= 1, x *= x)
+        if (n & 1)
+            r *= x;
+    return r;
+}
+
 #endif
