@@ -111,20 +111,32 @@ VECTOR_CLONES static void times_w(float *out, int ldo, const float *d, int ldd, 
     }
 }
 
-/* The gates of one row from their pre-activations, and the new state. */
-static void cell(float *restrict g, float *restrict c, float *restrict tc, float *restrict h,
-                 const float *restrict cprev, int H)
+/* Unit j of a row: the gates from their pre-activations, the new state from
+ * the previous cell value cp (0 at the first step). */
+static inline void cell_unit(float *restrict g, float *restrict c, float *restrict tc,
+                             float *restrict h, float cp, int H, int j)
 {
     float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-    for (int j = 0; j < H; j++) {
-        gi[j] = sigmoid_poly(gi[j]);
-        gf[j] = sigmoid_poly(gf[j]);
-        gg[j] = tanh_poly(gg[j]);
-        go[j] = sigmoid_poly(go[j]);
-        c[j] = gf[j] * (cprev ? cprev[j] : 0.0f) + gi[j] * gg[j];
-        tc[j] = tanh_poly(c[j]);
-        h[j] = go[j] * tc[j];
-    }
+    gi[j] = sigmoid_poly(gi[j]);
+    gf[j] = sigmoid_poly(gf[j]);
+    gg[j] = tanh_poly(gg[j]);
+    go[j] = sigmoid_poly(go[j]);
+    c[j] = gf[j] * cp + gi[j] * gg[j];
+    tc[j] = tanh_poly(c[j]);
+    h[j] = go[j] * tc[j];
+}
+
+/* A row's units, in two loops without a branch inside, so that they
+ * vectorize (element by element: the same bits at every width). */
+VECTOR_CLONES static void cell(float *restrict g, float *restrict c, float *restrict tc,
+                               float *restrict h, const float *restrict cprev, int H)
+{
+    if (cprev)
+        for (int j = 0; j < H; j++)
+            cell_unit(g, c, tc, h, cprev[j], H, j);
+    else
+        for (int j = 0; j < H; j++)
+            cell_unit(g, c, tc, h, 0.0f, H, j);
 }
 
 void lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float *x,
@@ -153,22 +165,33 @@ void lstm_layer_forward(float *h, float *c, float *tc, float *gates, const float
 #define LSTM_PLANTED_FAULT 1.0f
 #endif
 
-/* Row `row` of the gates' pre-activation gradient, given dh of the row
- * (recurrence included) and dc carried from the step after. */
-static void cell_backward(float *restrict dg, float *restrict dc, const float *restrict dh,
-                          const float *restrict g, const float *restrict tc,
-                          const float *restrict cprev, int H)
+/* Unit j of a row's gates' pre-activation gradient, given dh of the row
+ * (recurrence included), dc carried from the step after and the previous
+ * cell value cp. */
+static inline void cell_unit_backward(float *restrict dg, float *restrict dc,
+                                      const float *restrict dh, const float *restrict g,
+                                      const float *restrict tc, float cp, int H, int j)
 {
     const float *gi = g, *gf = g + H, *gg = g + 2 * H, *go = g + 3 * H;
-    for (int j = 0; j < H; j++) {
-        float d_c = dc[j] + dh[j] * go[j] * (1.0f - tc[j] * tc[j]);
-        float cp = cprev ? cprev[j] : 0.0f;
-        dg[j] = d_c * gg[j] * gi[j] * (1.0f - gi[j]);
-        dg[H + j] = LSTM_PLANTED_FAULT * d_c * cp * gf[j] * (1.0f - gf[j]);
-        dg[2 * H + j] = d_c * gi[j] * (1.0f - gg[j] * gg[j]);
-        dg[3 * H + j] = dh[j] * tc[j] * go[j] * (1.0f - go[j]);
-        dc[j] = d_c * gf[j];
-    }
+    float d_c = dc[j] + dh[j] * go[j] * (1.0f - tc[j] * tc[j]);
+    dg[j] = d_c * gg[j] * gi[j] * (1.0f - gi[j]);
+    dg[H + j] = LSTM_PLANTED_FAULT * d_c * cp * gf[j] * (1.0f - gf[j]);
+    dg[2 * H + j] = d_c * gi[j] * (1.0f - gg[j] * gg[j]);
+    dg[3 * H + j] = dh[j] * tc[j] * go[j] * (1.0f - go[j]);
+    dc[j] = d_c * gf[j];
+}
+
+VECTOR_CLONES static void cell_backward(float *restrict dg, float *restrict dc,
+                                        const float *restrict dh, const float *restrict g,
+                                        const float *restrict tc, const float *restrict cprev,
+                                        int H)
+{
+    if (cprev)
+        for (int j = 0; j < H; j++)
+            cell_unit_backward(dg, dc, dh, g, tc, cprev[j], H, j);
+    else
+        for (int j = 0; j < H; j++)
+            cell_unit_backward(dg, dc, dh, g, tc, 0.0f, H, j);
 }
 
 void lstm_layer_backward(float *dx, float *const *dWih, float *const *dWhh, float *const *dbias,
