@@ -55,7 +55,7 @@ void sigmoid_backward(float *dinp, const float *out, const float *dout, size_t n
 #define ELEMENTWISE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
 
-ELEMENTWISE_CLONES void gelu_forward(float *out, const float *inp, size_t n)
+ELEMENTWISE_CLONES static void gelu_forward_clones(float *out, const float *inp, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -64,7 +64,8 @@ ELEMENTWISE_CLONES void gelu_forward(float *out, const float *inp, size_t n)
     }
 }
 
-ELEMENTWISE_CLONES void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+ELEMENTWISE_CLONES static void gelu_backward_clones(float *dinp, const float *inp,
+                                                    const float *dout, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         float x = inp[i];
@@ -74,4 +75,13 @@ ELEMENTWISE_CLONES void gelu_backward(float *dinp, const float *inp, const float
         float du = GELU_SCALE * (1.0f + 3.0f * 0.044715f * x * x);
         dinp[i] += dout[i] * (0.5f * (1.0f + t) + 0.5f * x * sech2 * du);
     }
+}
+
+/* The clones are static: clang 14 does not link target_clones on a function
+ * other files call. */
+void gelu_forward(float *out, const float *inp, size_t n) { gelu_forward_clones(out, inp, n); }
+
+void gelu_backward(float *dinp, const float *inp, const float *dout, size_t n)
+{
+    gelu_backward_clones(dinp, inp, dout, n);
 }

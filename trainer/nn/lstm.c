@@ -46,8 +46,8 @@ static inline float finish(const v16 *acc, const float *x, const float *y, int k
 
 /* out[m, n] += a[m, :] . W[n, :] for m < M, n < N; rows of a, out strided.
  * Blocks of 4 rows of a by 4 rows of W share their loads. */
-VECTOR_CLONES void times_wt(float *out, int ldo, const float *a, int lda, const float *W,
-                                   int M, int N, int K)
+VECTOR_CLONES static void times_wt_clones(float *out, int ldo, const float *a, int lda,
+                                          const float *W, int M, int N, int K)
 {
     const int K16 = K / 16 * 16;
     for (int n0 = 0; n0 < N; n0 += 4) {
@@ -81,6 +81,13 @@ VECTOR_CLONES void times_wt(float *out, int ldo, const float *a, int lda, const 
                     out[(size_t)(m0 + i) * ldo + n0 + j] += finish(&acc[i][j], x[i], w[j], K16, K);
         }
     }
+}
+
+/* The clones are static: clang 14 does not link target_clones on a function
+ * other files call. */
+void times_wt(float *out, int ldo, const float *a, int lda, const float *W, int M, int N, int K)
+{
+    times_wt_clones(out, ldo, a, lda, W, M, N, K);
 }
 
 /* out[m, :] += sum over n of d[m, n] W[n, :], n in order: each output is
