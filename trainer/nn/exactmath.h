@@ -20,8 +20,9 @@
 
 /* e^x for -87.3 <= x <= 88.7 (0 below, +inf above): x = k ln2 + r with
  * |r| <= ln2 / 2, e^r by its Taylor polynomial to r^7 (error below 6e-9
- * relative), 2^k put into the exponent bits. Plain selects, no
- * branches, so loops calling it vectorize. */
+ * relative), 2^k put into the exponent bits. The range and the edges are
+ * integer operations on the bits, no branch, so loops calling it
+ * vectorize. */
 static inline float exp_f(float x)
 {
     const float log2e = 1.44269504f, ln2_hi = 0.693145752f, ln2_lo = 1.42860677e-6f;
